@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 The libcaplimit authors
+ *
+ * The lock and queue protocol.  Everything here runs under lim->lock.
+ *
+ *   acquire:  R3/R21 re-entry -> R18 closed -> R4 take now -> nowait refuses
+ *             -> queue at the tail and sleep on our own condition variable.
+ *   release:  R9 -> the token goes back -> dispatch.
+ *   dispatch: while tokens are free and threads wait, either grant the head
+ *             (R5: it becomes a holder before it is signalled, so nobody can
+ *             take its token in between), or under R17 with a young head,
+ *             leave the token free and wake enough waiters to race for it.
+ *
+ * A waiter's state says who moved it last:
+ *
+ *     WAITING --dispatch (R17)--> WOKEN --finds no token--> WAITING
+ *        |                          |
+ *        +--dispatch (R5)-----------+--takes a token--> GRANTED
+ *        +--caplimit_close----------+-----------------> CLOSED
+ *        +--deadline / cancel: the waiter removes itself (then dispatch)
+ *
+ * Only the waiter's own thread destroys its record, and only after it has
+ * seen GRANTED or CLOSED under the lock, or removed itself: so a record is
+ * never signalled after it is gone.
+ */
+#include "internal.h"
+
+#include <errno.h>
+
+/* ---- The FIFO queue ---------------------------------------------------- */
+
+static void queue_push(caplimit_t *lim, struct cl_waiter *w)
+{
+    w->next = NULL;
+    w->prev = lim->tail;
+    if (lim->tail != NULL)
+        lim->tail->next = w;
+    else
+        lim->head = w;
+    lim->tail = w;
+    if (++lim->nwaiting > lim->counters.max_threads_waiting)
+        lim->counters.max_threads_waiting = lim->nwaiting;
+}
+
+static void queue_unlink(caplimit_t *lim, struct cl_waiter *w)
+{
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        lim->head = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    else
+        lim->tail = w->prev;
+    lim->nwaiting--;
+    if (w->state == CL_WOKEN)
+        lim->nwoken--;
+}
+
+/* ---- Time -------------------------------------------------------------- */
+
+static unsigned long long ns_since(const struct timespec *t0)
+{
+    struct timespec now;
+    long long ns;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ns = (long long)(now.tv_sec - t0->tv_sec) * 1000000000LL
+       + (now.tv_nsec - t0->tv_nsec);
+    return ns > 0 ? (unsigned long long)ns : 0;
+}
+
+/* R17: the head of the queue may still be bypassed. */
+static int head_is_young(const caplimit_t *lim)
+{
+    return ns_since(&lim->head->since) < lim->bypass_ns;
+}
+
+int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
+{
+    if (abstime == NULL || abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000L)
+        return EINVAL;
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)
+        return EINVAL;
+    return 0;
+}
+
+/* ---- Dispatch: R5 and R17 ---------------------------------------------- */
+
+/* w leaves the queue as a holder; the caller signals it if it sleeps. */
+static void make_holder(caplimit_t *lim, struct cl_waiter *w)
+{
+    queue_unlink(lim, w);
+    cl_borrowers_promote(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
+    lim->borrowed++;
+    w->state = CL_GRANTED;
+}
+
+static void hand_off(caplimit_t *lim)
+{
+    while (lim->head != NULL && lim->borrowed < lim->total) {
+        struct cl_waiter *w = lim->head;
+        make_holder(lim, w);
+        pthread_cond_signal(&w->cond);
+    }
+}
+
+/* R17 with a young head: the free tokens stay free, and as many waiters as
+ * there are free tokens are woken, from the head, to come and take them. */
+static void wake_for_free(caplimit_t *lim)
+{
+    size_t free = lim->total - lim->borrowed;
+    struct cl_waiter *w;
+
+    for (w = lim->head; w != NULL && lim->nwoken < free; w = w->next) {
+        if (w->state == CL_WAITING) {
+            w->state = CL_WOKEN;
+            lim->nwoken++;
+            pthread_cond_signal(&w->cond);
+        }
+    }
+}
+
+void cl_dispatch(caplimit_t *lim)
+{
+    if (lim->head == NULL || lim->borrowed >= lim->total)
+        return;
+    if (lim->policy == CAPLIMIT_POLICY_THROUGHPUT && head_is_young(lim))
+        wake_for_free(lim);
+    else
+        hand_off(lim);
+}
+
+/* R4, relaxed by R17 while the head is young. */
+static int can_take_now(const caplimit_t *lim)
+{
+    if (lim->borrowed >= lim->total)
+        return 0;
+    if (lim->head == NULL)
+        return 1;
+    return lim->policy == CAPLIMIT_POLICY_THROUGHPUT && head_is_young(lim);
+}
+
+/* ---- Waiting ----------------------------------------------------------- */
+
+/* A queued waiter gives up its place: deadline or cancellation.  Its
+ * leaving may let the next ones in (R5, R6, R7). */
+static void leave_queue(caplimit_t *lim, struct cl_waiter *w)
+{
+    queue_unlink(lim, w);
+    cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
+    cl_dispatch(lim);
+}
+
+/* A woken waiter (R17) takes a free token if it may, else keeps its place. */
+static void try_take(caplimit_t *lim, struct cl_waiter *w)
+{
+    w->state = CL_WAITING;
+    lim->nwoken--;
+    if (lim->borrowed >= lim->total)
+        return;
+    if (w == lim->head || (lim->policy == CAPLIMIT_POLICY_THROUGHPUT && head_is_young(lim)))
+        make_holder(lim, w);
+    else
+        hand_off(lim);               /* the head is old: it goes first */
+}
+
+struct cl_wait_ctx {
+    caplimit_t *lim;
+    struct cl_waiter *w;
+};
+
+/* R7: the thread was cancelled in its wait; the lock is held again. */
+static void on_cancel(void *arg)
+{
+    struct cl_wait_ctx *c = arg;
+    caplimit_t *lim = c->lim;
+    struct cl_waiter *w = c->w;
+
+    switch (w->state) {
+    case CL_WAITING:
+    case CL_WOKEN:
+        leave_queue(lim, w);
+        break;
+    case CL_GRANTED:                  /* granted, not yet returned: give back */
+        cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
+        lim->borrowed--;
+        cl_dispatch(lim);
+        break;
+    case CL_CLOSED:
+        break;
+    }
+    lim->counters.cancelled++;
+    lim->inside--;
+    pthread_mutex_unlock(&lim->lock);
+    pthread_cond_destroy(&w->cond);
+}
+
+static int sleep_once(struct cl_waiter *w, caplimit_t *lim, clockid_t clock,
+                      const struct timespec *abstime)
+{
+    if (abstime == NULL)
+        return pthread_cond_wait(&w->cond, &lim->lock);
+#ifdef HAVE_PTHREAD_COND_CLOCKWAIT
+    return pthread_cond_clockwait(&w->cond, &lim->lock, clock, abstime);
+#else
+    (void)clock;                      /* the condition variable has the clock */
+    return pthread_cond_timedwait(&w->cond, &lim->lock, abstime);
+#endif
+}
+
+static int init_cond(pthread_cond_t *cond, clockid_t clock, const struct timespec *abstime)
+{
+#if !defined(HAVE_PTHREAD_COND_CLOCKWAIT) && defined(HAVE_PTHREAD_CONDATTR_SETCLOCK)
+    if (abstime != NULL) {
+        pthread_condattr_t attr;
+        int rc;
+        pthread_condattr_init(&attr);
+        rc = pthread_condattr_setclock(&attr, clock);
+        if (rc == 0)
+            rc = pthread_cond_init(cond, &attr);
+        pthread_condattr_destroy(&attr);
+        return rc;
+    }
+#else
+    (void)clock;
+    (void)abstime;
+#endif
+    return pthread_cond_init(cond, NULL);
+}
+
+/* Queues the caller (room in the borrower set is reserved) and waits until
+ * it is granted, closed out, timed out or cancelled.  Unlocks. */
+static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
+                         const struct timespec *abstime)
+{
+    struct cl_waiter w;
+    struct cl_wait_ctx ctx = { lim, &w };
+    int rc;
+
+    rc = init_cond(&w.cond, clock, abstime);
+    if (rc != 0) {
+        pthread_mutex_unlock(&lim->lock);
+        return rc == ENOMEM ? ENOMEM : EAGAIN;
+    }
+    w.key = key;
+    w.state = CL_WAITING;
+    clock_gettime(CLOCK_MONOTONIC, &w.since);
+    cl_borrowers_add_queued(&lim->borrowers, key);
+    queue_push(lim, &w);
+    lim->inside++;
+
+    pthread_cleanup_push(on_cancel, &ctx);
+    for (;;) {
+        if (w.state == CL_WOKEN)
+            try_take(lim, &w);
+        if (w.state == CL_GRANTED) {
+            rc = 0;
+            break;
+        }
+        if (w.state == CL_CLOSED) {
+            rc = ECANCELED;
+            break;
+        }
+        /* R13: a signal handler may wake us; only the state ends the wait */
+        if (sleep_once(&w, lim, clock, abstime) == ETIMEDOUT
+            && (w.state == CL_WAITING || w.state == CL_WOKEN)) {
+            leave_queue(lim, &w);
+            rc = ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_cleanup_pop(0);
+
+    lim->inside--;
+    if (rc == 0) {
+        unsigned long long ns = ns_since(&w.since);
+        lim->counters.granted_after_wait++;
+        lim->counters.wait_ns_total += ns;
+        if (ns > lim->counters.wait_ns_max)
+            lim->counters.wait_ns_max = ns;
+        if (key.kind == CAPLIMIT_BORROWER_THREAD)
+            cl_thread_note_held(lim);
+    } else if (rc == ECANCELED) {
+        lim->counters.closed_out++;
+    } else {
+        lim->counters.timed_out++;
+    }
+    pthread_mutex_unlock(&lim->lock);
+    pthread_cond_destroy(&w.cond);
+    return rc;
+}
+
+/* ---- Acquire and release ----------------------------------------------- */
+
+/* R21: a holder enters again, or R3 refuses it. */
+static int reenter(caplimit_t *lim, struct cl_entry *e)
+{
+    if (e->level == 0 || !lim->reentrant)
+        return EDEADLK;
+    if (lim->closed) {
+        lim->counters.closed_out++;
+        return ECANCELED;
+    }
+    if (e->level == (size_t)-1)
+        return EOVERFLOW;
+    e->level++;
+    lim->extra_levels++;
+    lim->counters.granted_at_once++;
+    return 0;
+}
+
+/* Room for one more borrower, and for a thread in its own record. */
+static int reserve(caplimit_t *lim, struct cl_key key)
+{
+    int rc = cl_borrowers_reserve(&lim->borrowers);
+    if (rc == 0 && key.kind == CAPLIMIT_BORROWER_THREAD)
+        rc = cl_thread_reserve();
+    return rc;
+}
+
+int cl_acquire(caplimit_t *lim, struct cl_key key, int wait, clockid_t clock,
+               const struct timespec *abstime)
+{
+    size_t pos;
+    int rc;
+
+    pthread_mutex_lock(&lim->lock);
+    pos = cl_borrowers_find(&lim->borrowers, key);
+    if (CL_UNLIKELY(pos != CL_NONE)) {
+        rc = reenter(lim, &lim->borrowers.entries[pos]);
+    } else if (CL_UNLIKELY(lim->closed)) {
+        lim->counters.closed_out++;
+        rc = ECANCELED;
+    } else if (CL_LIKELY(can_take_now(lim))) {
+        rc = reserve(lim, key);
+        if (CL_LIKELY(rc == 0)) {
+            cl_borrowers_add_holder(&lim->borrowers, key);
+            lim->borrowed++;
+            lim->counters.granted_at_once++;
+            if (key.kind == CAPLIMIT_BORROWER_THREAD)
+                cl_thread_note_held(lim);
+        }
+    } else if (!wait) {
+        lim->counters.would_block++;
+        rc = EWOULDBLOCK;
+    } else if ((rc = reserve(lim, key)) == 0) {
+        return wait_in_queue(lim, key, clock, abstime);
+    }
+    pthread_mutex_unlock(&lim->lock);
+    return rc;
+}
+
+int cl_release(caplimit_t *lim, struct cl_key key, int at_exit)
+{
+    struct cl_entry *e;
+    size_t pos;
+
+    pthread_mutex_lock(&lim->lock);
+    pos = cl_borrowers_find(&lim->borrowers, key);
+    if (pos == CL_NONE || (e = &lim->borrowers.entries[pos])->level == 0) {
+        pthread_mutex_unlock(&lim->lock);
+        return EPERM;
+    }
+    if (e->level > 1 && !at_exit) {
+        e->level--;
+        lim->extra_levels--;
+    } else {
+        lim->extra_levels -= e->level - 1;
+        cl_borrowers_remove(&lim->borrowers, pos);
+        lim->borrowed--;
+        if (key.kind == CAPLIMIT_BORROWER_THREAD)
+            cl_thread_note_released(lim);
+        if (at_exit)
+            lim->counters.abandoned++;
+        cl_dispatch(lim);
+    }
+    pthread_mutex_unlock(&lim->lock);
+    return 0;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 The libcaplimit authors
+ *
+ * R22: no token lost to a dead thread.
+ *
+ * Each thread that has acquired as the default borrower keeps, in its own
+ * thread-local record, the limiters it holds.  Only that thread ever reads
+ * or writes the record, always under the lock of the limiter concerned.
+ * A pthread key whose value is the record makes the thread's exit run
+ * give_back_all(), which releases what is left as caplimit_release would.
+ * The record grows only in cl_thread_reserve (called by acquires, R15), so
+ * release and thread exit never allocate.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define CL_INLINE_HELD 4
+
+struct cl_thread {
+    caplimit_t **held;               /* inline_held, or a heap array */
+    size_t n, cap;
+    caplimit_t *inline_held[CL_INLINE_HELD];
+    int registered;                  /* the exit key holds this record */
+};
+
+static __thread struct cl_thread cl_self;
+static pthread_key_t cl_exit_key;
+static pthread_once_t cl_exit_once = PTHREAD_ONCE_INIT;
+static int cl_exit_key_rc;
+
+static void give_back_all(void *arg)
+{
+    struct cl_thread *t = arg;
+    struct cl_key me = cl_thread_key(pthread_self());
+
+    while (t->n > 0) {
+        if (cl_release(t->held[t->n - 1], me, 1) != 0)
+            t->n--;                  /* not held after all: forget it */
+    }
+    if (t->held != t->inline_held)
+        cl_free(t->held);
+    t->held = NULL;
+    t->cap = 0;
+    t->registered = 0;
+}
+
+static void make_exit_key(void)
+{
+    cl_exit_key_rc = pthread_key_create(&cl_exit_key, give_back_all);
+}
+
+static int register_thread(struct cl_thread *t)
+{
+    pthread_once(&cl_exit_once, make_exit_key);
+    if (cl_exit_key_rc != 0 || pthread_setspecific(cl_exit_key, t) != 0)
+        return ENOMEM;
+    t->held = t->inline_held;
+    t->cap = CL_INLINE_HELD;
+    t->registered = 1;
+    return 0;
+}
+
+int cl_thread_reserve(void)
+{
+    struct cl_thread *t = &cl_self;
+    caplimit_t **held;
+
+    if (CL_UNLIKELY(!t->registered) && register_thread(t) != 0)
+        return ENOMEM;
+    if (CL_LIKELY(t->n < t->cap))
+        return 0;
+    if (t->cap > SIZE_MAX / 2 / sizeof *held)
+        return ENOMEM;
+    if (t->held == t->inline_held) {
+        held = cl_malloc(2 * t->cap * sizeof *held);
+        if (held != NULL)
+            memcpy(held, t->inline_held, t->n * sizeof *held);
+    } else {
+        held = cl_realloc(t->held, 2 * t->cap * sizeof *held);
+    }
+    if (held == NULL)
+        return ENOMEM;
+    t->held = held;
+    t->cap *= 2;
+    return 0;
+}
+
+void cl_thread_note_held(caplimit_t *lim)
+{
+    struct cl_thread *t = &cl_self;
+    t->held[t->n++] = lim;
+}
+
+/* Searches from the end: limiters are mostly released in reverse order. */
+void cl_thread_note_released(caplimit_t *lim)
+{
+    struct cl_thread *t = &cl_self;
+    size_t i = t->n;
+
+    while (i-- > 0) {
+        if (t->held[i] == lim) {
+            t->held[i] = t->held[--t->n];
+            return;
+        }
+    }
+}
