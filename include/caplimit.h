@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/types.h>                 /* clockid_t, even under -std=c99 */
 #include <time.h>
 
 #ifdef __cplusplus

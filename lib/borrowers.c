@@ -148,6 +148,7 @@ void cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key)
 
     b->entries[pos].key = key;
     b->entries[pos].level = 0;
+    b->entries[pos].grant = 0;
     index_put(b, key, pos);
 }
 

@@ -21,6 +21,7 @@ int caplimit_create(caplimit_t **out, size_t total_tokens)
     cl_borrowers_init(&lim->borrowers);
     /* room for the first borrowers now, so the common path never allocates */
     if (cl_borrowers_reserve(&lim->borrowers) != 0) {
+        cl_borrowers_free(&lim->borrowers);      /* entries may have grown */
         cl_free(lim);
         return ENOMEM;
     }

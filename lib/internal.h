@@ -15,6 +15,11 @@
 #ifndef CAPLIMIT_INTERNAL_H
 #define CAPLIMIT_INTERNAL_H
 
+/* First: feature macros (_GNU_SOURCE) and HAVE_PTHREAD_COND_CLOCKWAIT. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #define CAPLIMIT_BUILDING 1
 #include "caplimit.h"
 
@@ -51,6 +56,7 @@ static inline struct cl_key cl_object_key(const void *p)
 struct cl_entry {
     struct cl_key key;
     size_t level;                    /* 0 while queued; >= 1 while holding */
+    unsigned long long grant;        /* which hand-off made it a holder (R7) */
 };
 
 /* entries[0 .. nheld) hold a token, entries[nheld .. n) are queued; index is
@@ -93,6 +99,7 @@ struct cl_waiter {
     struct cl_key key;
     enum cl_wait_state state;
     struct timespec since;           /* CLOCK_MONOTONIC, when it queued */
+    unsigned long long grant;        /* set with CL_GRANTED */
 };
 
 /* ---- The limiter ------------------------------------------------------- */
@@ -111,6 +118,7 @@ struct caplimit {
     unsigned char reentrant;         /* R21 */
     unsigned char policy;            /* enum caplimit_policy */
     unsigned long long bypass_ns;    /* R17 */
+    unsigned long long grants;       /* hand-offs so far: names each one */
     struct caplimit_counters counters;
 };
 

@@ -25,3 +25,7 @@ lib_libcaplimit_la_LDFLAGS += -Wl,--version-script=$(srcdir)/lib/caplimit.sym
 endif
 EXTRA_lib_libcaplimit_la_DEPENDENCIES = lib/caplimit.sym
 EXTRA_DIST += lib/caplimit.sym
+# The thread-exit key (R22) names a destructor in this library: never unload it.
+if HAVE_VERSION_SCRIPT
+lib_libcaplimit_la_LDFLAGS += -Wl,-z,nodelete
+endif

@@ -90,10 +90,32 @@ int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
 /* w leaves the queue as a holder; the caller signals it if it sleeps. */
 static void make_holder(caplimit_t *lim, struct cl_waiter *w)
 {
+    struct cl_borrowers *b = &lim->borrowers;
+
     queue_unlink(lim, w);
-    cl_borrowers_promote(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
+    cl_borrowers_promote(b, cl_borrowers_find(b, w->key));
+    b->entries[b->nheld - 1].grant = w->grant = ++lim->grants;
     lim->borrowed++;
     w->state = CL_GRANTED;
+}
+
+/* The holder at pos gives back one level, or with all every level; the
+ * token goes back at level 0 (R9, R21, R22). */
+static void give_back(caplimit_t *lim, size_t pos, int all)
+{
+    struct cl_entry *e = &lim->borrowers.entries[pos];
+
+    if (e->level > 1 && !all) {
+        e->level--;
+        lim->extra_levels--;
+        return;
+    }
+    lim->extra_levels -= e->level - 1;
+    if (e->key.kind == CAPLIMIT_BORROWER_THREAD)
+        cl_thread_note_released(lim);
+    cl_borrowers_remove(&lim->borrowers, pos);
+    lim->borrowed--;
+    cl_dispatch(lim);
 }
 
 static void hand_off(caplimit_t *lim)
@@ -182,11 +204,14 @@ static void on_cancel(void *arg)
     case CL_WOKEN:
         leave_queue(lim, w);
         break;
-    case CL_GRANTED:                  /* granted, not yet returned: give back */
-        cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
-        lim->borrowed--;
-        cl_dispatch(lim);
+    case CL_GRANTED: {                /* granted, not yet returned: give back */
+        /* An object's token may have been released (R2), even taken
+         * again, by another thread meanwhile: give back only our grant. */
+        size_t pos = cl_borrowers_find(&lim->borrowers, w->key);
+        if (pos != CL_NONE && lim->borrowers.entries[pos].grant == w->grant)
+            give_back(lim, pos, 0);
         break;
+    }
     case CL_CLOSED:
         break;
     }
@@ -196,16 +221,46 @@ static void on_cancel(void *arg)
     pthread_cond_destroy(&w->cond);
 }
 
+#if !defined(HAVE_PTHREAD_COND_CLOCKWAIT) && !defined(HAVE_PTHREAD_CONDATTR_SETCLOCK)
+/* Without a way to wait on clock, wait on CLOCK_REALTIME for the same span:
+ * the deadline is re-read on each wake, so a clock step is caught late at
+ * worst. */
+static struct timespec on_realtime(clockid_t clock, const struct timespec *abstime)
+{
+    struct timespec now, rt;
+    long long ns;
+
+    if (clock == CLOCK_REALTIME)
+        return *abstime;
+    clock_gettime(clock, &now);
+    clock_gettime(CLOCK_REALTIME, &rt);
+    ns = (long long)(abstime->tv_sec - now.tv_sec) * 1000000000LL
+       + (abstime->tv_nsec - now.tv_nsec) + rt.tv_nsec;
+    rt.tv_sec += ns / 1000000000LL;
+    rt.tv_nsec = ns % 1000000000LL;
+    if (rt.tv_nsec < 0) {
+        rt.tv_sec--;
+        rt.tv_nsec += 1000000000L;
+    }
+    return rt;
+}
+#endif
+
 static int sleep_once(struct cl_waiter *w, caplimit_t *lim, clockid_t clock,
                       const struct timespec *abstime)
 {
     if (abstime == NULL)
         return pthread_cond_wait(&w->cond, &lim->lock);
-#ifdef HAVE_PTHREAD_COND_CLOCKWAIT
+#if defined(HAVE_PTHREAD_COND_CLOCKWAIT)
     return pthread_cond_clockwait(&w->cond, &lim->lock, clock, abstime);
-#else
+#elif defined(HAVE_PTHREAD_CONDATTR_SETCLOCK)
     (void)clock;                      /* the condition variable has the clock */
     return pthread_cond_timedwait(&w->cond, &lim->lock, abstime);
+#else
+    {
+        struct timespec rt = on_realtime(clock, abstime);
+        return pthread_cond_timedwait(&w->cond, &lim->lock, &rt);
+    }
 #endif
 }
 
@@ -241,7 +296,7 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
     rc = init_cond(&w.cond, clock, abstime);
     if (rc != 0) {
         pthread_mutex_unlock(&lim->lock);
-        return rc == ENOMEM ? ENOMEM : EAGAIN;
+        return ENOMEM;               /* glibc's never fails; POSIX allows it */
     }
     w.key = key;
     w.state = CL_WAITING;
@@ -249,6 +304,9 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
     cl_borrowers_add_queued(&lim->borrowers, key);
     queue_push(lim, &w);
     lim->inside++;
+    /* R17: behind an old head that was woken but has not run yet, free
+     * tokens may wait for nobody: hand them off now, maybe to us. */
+    cl_dispatch(lim);
 
     pthread_cleanup_push(on_cancel, &ctx);
     for (;;) {
@@ -362,19 +420,9 @@ int cl_release(caplimit_t *lim, struct cl_key key, int at_exit)
         pthread_mutex_unlock(&lim->lock);
         return EPERM;
     }
-    if (e->level > 1 && !at_exit) {
-        e->level--;
-        lim->extra_levels--;
-    } else {
-        lim->extra_levels -= e->level - 1;
-        cl_borrowers_remove(&lim->borrowers, pos);
-        lim->borrowed--;
-        if (key.kind == CAPLIMIT_BORROWER_THREAD)
-            cl_thread_note_released(lim);
-        if (at_exit)
-            lim->counters.abandoned++;
-        cl_dispatch(lim);
-    }
+    if (at_exit)
+        lim->counters.abandoned++;
+    give_back(lim, pos, at_exit);
     pthread_mutex_unlock(&lim->lock);
     return 0;
 }
