@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 The libcaplimit authors
+ *
+ * bench.h: what the benchmark's parts share.
+ *   limiters.c   one interface over libcaplimit and its baselines: sem_t,
+ *                the naive FIFO limiter (one mutex, one condition variable,
+ *                broadcast) and the baton floor (a semaphore per thread).
+ *   scenarios.c  the measurements: uncontended pairs, the hand-off chain,
+ *                the crowd (many threads, few tokens).
+ *   bench.c      rounds, medians, the table, the CSV.
+ */
+#ifndef CAPLIMIT_BENCH_H
+#define CAPLIMIT_BENCH_H
+
+#include <caplimit.h>
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#define CROWD_MAX 8                  /* threads in a crowd */
+
+/* ---- Limiters ---------------------------------------------------------- */
+
+enum lim_kind {
+    LIM_CAP,                         /* libcaplimit, strict FIFO (default) */
+    LIM_CAP_THROUGHPUT,              /* libcaplimit, CAPLIMIT_POLICY_THROUGHPUT */
+    LIM_SEM,                         /* sem_t */
+    LIM_NAIVE,                       /* mutex + one cond + broadcast, FIFO tickets */
+    LIM_BATON                        /* a semaphore per thread, tokens as batons */
+};
+
+/* FIFO by tickets: every change is broadcast and every waiter wakes to see
+ * whether its ticket is served: the thundering herd libcaplimit avoids. */
+struct naive {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    size_t avail, waiting;
+    unsigned long next, serving;
+    int closed;
+};
+
+struct lim {
+    enum lim_kind kind;
+    caplimit_t *cap;
+    sem_t sem;
+    struct naive naive;
+    sem_t *baton;                    /* LIM_BATON: one per thread */
+    unsigned tokens, nthreads;       /* LIM_BATON */
+};
+
+void lim_init(struct lim *l, enum lim_kind kind, unsigned tokens, unsigned nthreads);
+void lim_destroy(struct lim *l);
+/* self is the calling thread's index (used by LIM_BATON only: thread self
+ * waits for its own baton, and passes it on to thread self + tokens).  0 or
+ * an errno value: ECANCELED once the limiter is closed. */
+int lim_acquire(struct lim *l, unsigned self);
+void lim_release(struct lim *l, unsigned self);
+/* Threads asleep in lim_acquire (LIM_BATON cannot tell: 0). */
+size_t lim_waiting(struct lim *l);
+/* Wakes every waiter with ECANCELED (LIM_BATON: posts every semaphore). */
+void lim_close(struct lim *l);
+const char *lim_name(enum lim_kind kind);
+
+/* ---- Scenarios: each returns ns per operation ------------------------- */
+
+struct result {
+    double ns;                       /* per pair, hand-off or critical section */
+    double csw;                      /* context switches per operation */
+    double cpu;                      /* CPU time (all threads) per operation, ns */
+};
+
+struct params {
+    unsigned long pairs;             /* uncontended pairs per measurement */
+    unsigned warm_ms;                /* before the clock starts */
+    unsigned handoff_ms, crowd_ms;   /* measured time */
+    unsigned spin_iters;             /* the critical section's work */
+};
+
+enum pair_kind {
+    PAIR_CAP_NOWAIT,                 /* caplimit_acquire_nowait + caplimit_release */
+    PAIR_SEM_TRYWAIT,
+    PAIR_CAP_WAIT,                   /* caplimit_acquire + caplimit_release */
+    PAIR_SEM_WAIT
+};
+
+struct result run_pairs(const struct params *p, enum pair_kind kind);
+/* On behalf of objects, with nheld other object borrowers holding. */
+struct result run_object_pairs(const struct params *p, caplimit_t *lim);
+struct result run_chain(const struct params *p, enum lim_kind kind, unsigned nthreads);
+struct result run_crowd(const struct params *p, enum lim_kind kind, unsigned nthreads,
+                        unsigned tokens);
+
+unsigned calibrate_spin(unsigned target_ns);
+
+/* ---- Helpers ----------------------------------------------------------- */
+
+unsigned long long now_ns(void);
+void sleep_ms(unsigned ms);
+/* Of the whole process so far: context switches, and CPU time in ns. */
+void usage_so_far(long *csw, unsigned long long *cpu_ns);
+_Noreturn void die(const char *what, int rc);
+
+#define CHECK(call)                                                            \
+    do {                                                                       \
+        int check_rc_ = (call);                                                \
+        if (check_rc_ != 0)                                                    \
+            die(#call, check_rc_);                                             \
+    } while (0)
+
+#endif /* CAPLIMIT_BENCH_H */
