@@ -15,7 +15,7 @@ int caplimit_set_total_tokens(caplimit_t *lim, size_t total_tokens)
     pthread_mutex_lock(&lim->lock);
     lim->total = total_tokens;
     cl_dispatch(lim);
-    pthread_mutex_unlock(&lim->lock);
+    cl_unlock(lim);
     return 0;
 }
 
@@ -51,7 +51,7 @@ int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
     lim->policy = (unsigned char)policy;
     lim->bypass_ns = bypass_ns != 0 ? bypass_ns : CL_DEFAULT_BYPASS_NS;
     cl_dispatch(lim);
-    pthread_mutex_unlock(&lim->lock);
+    cl_unlock(lim);
     return 0;
 }
 

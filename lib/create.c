@@ -66,7 +66,7 @@ int caplimit_close(caplimit_t *lim)
         lim->head = w->next;
         cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
         w->state = CL_CLOSED;
-        pthread_cond_signal(&w->cond);
+        pthread_cond_signal(w->wake.cond);
     }
     lim->tail = NULL;
     lim->nwaiting = 0;

@@ -93,9 +93,17 @@ enum cl_wait_state {
     CL_CLOSED                        /* left the queue by caplimit_close (R18) */
 };
 
+/* Where a waiter sleeps: its thread's own condition variable (thread.c),
+ * which lives as long as the thread, so it may be signalled after the
+ * lock is dropped; pending counts such signals still on their way. */
+struct cl_wake {
+    pthread_cond_t *cond;
+    unsigned *pending;               /* atomic */
+};
+
 struct cl_waiter {
     struct cl_waiter *next, *prev;
-    pthread_cond_t cond;             /* only this waiter sleeps on it */
+    struct cl_wake wake;             /* only this waiter sleeps on it */
     struct cl_key key;
     enum cl_wait_state state;
     struct timespec since;           /* CLOCK_MONOTONIC, when it queued */
@@ -103,6 +111,8 @@ struct cl_waiter {
 };
 
 /* ---- The limiter ------------------------------------------------------- */
+
+#define CL_WAKE_BATCH 8
 
 struct caplimit {
     pthread_mutex_t lock;            /* guards everything below */
@@ -120,6 +130,9 @@ struct caplimit {
     unsigned long long bypass_ns;    /* R17 */
     unsigned long long grants;       /* hand-offs so far: names each one */
     struct caplimit_counters counters;
+    /* signals to send once the lock is dropped (see cl_unlock) */
+    size_t nwakes;
+    struct cl_wake wakes[CL_WAKE_BATCH];
 };
 
 #define CL_DEFAULT_BYPASS_NS 1000000ULL
@@ -141,11 +154,16 @@ CL_HIDDEN int cl_release(caplimit_t *lim, struct cl_key key, int all);
 /* Under the lock: grants or wakes waiters while tokens are free (R5, R17). */
 CL_HIDDEN void cl_dispatch(caplimit_t *lim);
 CL_HIDDEN int cl_check_deadline(clockid_t clock, const struct timespec *abstime);
+/* Unlocks, then signals the waiters that dispatch chose, so a woken waiter
+ * does not find its waker still holding the lock. */
+CL_HIDDEN void cl_unlock(caplimit_t *lim);
 
 /* ---- Per-thread record (thread.c, R22) --------------------------------- */
 
 /* Room to note one more limiter held by the calling thread; ENOMEM. */
 CL_HIDDEN int cl_thread_reserve(void);
+/* The calling thread's condition variable, ready to wait on; ENOMEM. */
+CL_HIDDEN int cl_thread_wake(struct cl_wake *out);
 CL_HIDDEN void cl_thread_note_held(caplimit_t *lim);
 CL_HIDDEN void cl_thread_note_released(caplimit_t *lim);
 

@@ -118,12 +118,39 @@ static void give_back(caplimit_t *lim, size_t pos, int all)
     cl_dispatch(lim);
 }
 
+/* The signal goes out once the lock is dropped (cl_unlock), or at once
+ * when the batch is full. */
+static void wake_later(caplimit_t *lim, struct cl_waiter *w)
+{
+    if (lim->nwakes == CL_WAKE_BATCH) {
+        pthread_cond_signal(w->wake.cond);
+        return;
+    }
+    __atomic_fetch_add(w->wake.pending, 1, __ATOMIC_RELAXED);
+    lim->wakes[lim->nwakes++] = w->wake;
+}
+
+void cl_unlock(caplimit_t *lim)
+{
+    struct cl_wake wakes[CL_WAKE_BATCH];
+    size_t i, n = lim->nwakes;
+
+    for (i = 0; i < n; i++)
+        wakes[i] = lim->wakes[i];
+    lim->nwakes = 0;
+    pthread_mutex_unlock(&lim->lock);
+    for (i = 0; i < n; i++) {
+        pthread_cond_signal(wakes[i].cond);
+        __atomic_fetch_sub(wakes[i].pending, 1, __ATOMIC_RELEASE);
+    }
+}
+
 static void hand_off(caplimit_t *lim)
 {
     while (lim->head != NULL && lim->borrowed < lim->total) {
         struct cl_waiter *w = lim->head;
         make_holder(lim, w);
-        pthread_cond_signal(&w->cond);
+        wake_later(lim, w);
     }
 }
 
@@ -138,7 +165,7 @@ static void wake_for_free(caplimit_t *lim)
         if (w->state == CL_WAITING) {
             w->state = CL_WOKEN;
             lim->nwoken++;
-            pthread_cond_signal(&w->cond);
+            wake_later(lim, w);
         }
     }
 }
@@ -217,12 +244,11 @@ static void on_cancel(void *arg)
     }
     lim->counters.cancelled++;
     lim->inside--;
-    pthread_mutex_unlock(&lim->lock);
-    pthread_cond_destroy(&w->cond);
+    cl_unlock(lim);
 }
 
-#if !defined(HAVE_PTHREAD_COND_CLOCKWAIT) && !defined(HAVE_PTHREAD_CONDATTR_SETCLOCK)
-/* Without a way to wait on clock, wait on CLOCK_REALTIME for the same span:
+#ifndef HAVE_PTHREAD_COND_CLOCKWAIT
+/* Without pthread_cond_clockwait, wait on CLOCK_REALTIME for the same span:
  * the deadline is re-read on each wake, so a clock step is caught late at
  * worst. */
 static struct timespec on_realtime(clockid_t clock, const struct timespec *abstime)
@@ -246,42 +272,34 @@ static struct timespec on_realtime(clockid_t clock, const struct timespec *absti
 }
 #endif
 
+/* Signals chosen by a dispatch that this waiter ran itself (on queueing,
+ * or in try_take) cannot wait for cl_unlock: the wait drops the lock. */
+static void wake_now(caplimit_t *lim)
+{
+    size_t i;
+
+    for (i = 0; i < lim->nwakes; i++) {
+        pthread_cond_signal(lim->wakes[i].cond);
+        __atomic_fetch_sub(lim->wakes[i].pending, 1, __ATOMIC_RELEASE);
+    }
+    lim->nwakes = 0;
+}
+
 static int sleep_once(struct cl_waiter *w, caplimit_t *lim, clockid_t clock,
                       const struct timespec *abstime)
 {
+    if (lim->nwakes != 0)
+        wake_now(lim);
     if (abstime == NULL)
-        return pthread_cond_wait(&w->cond, &lim->lock);
+        return pthread_cond_wait(w->wake.cond, &lim->lock);
 #if defined(HAVE_PTHREAD_COND_CLOCKWAIT)
-    return pthread_cond_clockwait(&w->cond, &lim->lock, clock, abstime);
-#elif defined(HAVE_PTHREAD_CONDATTR_SETCLOCK)
-    (void)clock;                      /* the condition variable has the clock */
-    return pthread_cond_timedwait(&w->cond, &lim->lock, abstime);
+    return pthread_cond_clockwait(w->wake.cond, &lim->lock, clock, abstime);
 #else
     {
         struct timespec rt = on_realtime(clock, abstime);
-        return pthread_cond_timedwait(&w->cond, &lim->lock, &rt);
+        return pthread_cond_timedwait(w->wake.cond, &lim->lock, &rt);
     }
 #endif
-}
-
-static int init_cond(pthread_cond_t *cond, clockid_t clock, const struct timespec *abstime)
-{
-#if !defined(HAVE_PTHREAD_COND_CLOCKWAIT) && defined(HAVE_PTHREAD_CONDATTR_SETCLOCK)
-    if (abstime != NULL) {
-        pthread_condattr_t attr;
-        int rc;
-        pthread_condattr_init(&attr);
-        rc = pthread_condattr_setclock(&attr, clock);
-        if (rc == 0)
-            rc = pthread_cond_init(cond, &attr);
-        pthread_condattr_destroy(&attr);
-        return rc;
-    }
-#else
-    (void)clock;
-    (void)abstime;
-#endif
-    return pthread_cond_init(cond, NULL);
 }
 
 /* Queues the caller (room in the borrower set is reserved) and waits until
@@ -293,10 +311,9 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
     struct cl_wait_ctx ctx = { lim, &w };
     int rc;
 
-    rc = init_cond(&w.cond, clock, abstime);
-    if (rc != 0) {
+    if ((rc = cl_thread_wake(&w.wake)) != 0) {
         pthread_mutex_unlock(&lim->lock);
-        return ENOMEM;               /* glibc's never fails; POSIX allows it */
+        return rc;
     }
     w.key = key;
     w.state = CL_WAITING;
@@ -344,8 +361,7 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
     } else {
         lim->counters.timed_out++;
     }
-    pthread_mutex_unlock(&lim->lock);
-    pthread_cond_destroy(&w.cond);
+    cl_unlock(lim);
     return rc;
 }
 
@@ -423,6 +439,6 @@ int cl_release(caplimit_t *lim, struct cl_key key, int at_exit)
     if (at_exit)
         lim->counters.abandoned++;
     give_back(lim, pos, at_exit);
-    pthread_mutex_unlock(&lim->lock);
+    cl_unlock(lim);
     return 0;
 }
