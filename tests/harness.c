@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,4 +90,158 @@ int harness_run(Suite *s)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* ---- Helpers added for the R17..R22 suites ----------------------------- */
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+int harness_variant_is_obj(enum harness_variant v)
+{
+    return v == HARNESS_OBJ || v == HARNESS_OBJ_NOWAIT || v == HARNESS_OBJ_UNTIL;
+}
+
+int harness_acquire_variant(caplimit_t *lim, enum harness_variant v,
+                            const void *obj, long until_ms)
+{
+    struct timespec t;
+
+    switch (v) {
+    case HARNESS_PLAIN:
+        return caplimit_acquire(lim);
+    case HARNESS_NOWAIT:
+        return caplimit_acquire_nowait(lim);
+    case HARNESS_UNTIL:
+        t = harness_deadline_on(CLOCK_MONOTONIC, until_ms);
+        return caplimit_acquire_until(lim, CLOCK_MONOTONIC, &t);
+    case HARNESS_OBJ:
+        return caplimit_acquire_on_behalf_of(lim, obj);
+    case HARNESS_OBJ_NOWAIT:
+        return caplimit_acquire_on_behalf_of_nowait(lim, obj);
+    case HARNESS_OBJ_UNTIL:
+        t = harness_deadline_on(CLOCK_REALTIME, until_ms);
+        return caplimit_acquire_on_behalf_of_until(lim, obj, CLOCK_REALTIME, &t);
+    }
+    return -1;
+}
+
+int harness_release_variant(caplimit_t *lim, enum harness_variant v, const void *obj)
+{
+    return harness_variant_is_obj(v) ? caplimit_release_on_behalf_of(lim, obj)
+                                     : caplimit_release(lim);
+}
+
+static unsigned long grant_seq;
+
+unsigned long harness_grant_seq(void)
+{
+    return __atomic_fetch_add(&grant_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+static void *waiter_main(void *arg)
+{
+    struct harness_waiter *w = arg;
+    int rc = harness_acquire_variant(w->lim, w->v, w->obj, w->until_ms);
+
+    if (rc == 0)
+        w->seq = harness_grant_seq();
+    STORE(&w->rc, rc);
+    if (rc == 0) {
+        while (w->hold && !LOAD(&w->go))
+            harness_yield();
+        w->released = harness_release_variant(w->lim, w->v, w->obj);
+        if (w->released != 0)
+            harness_record_failure(__FILE__, __LINE__, "waiter's release returned 0");
+    }
+    return NULL;
+}
+
+void harness_waiter_start(struct harness_waiter *w, caplimit_t *lim,
+                          enum harness_variant v, const void *obj, long until_ms,
+                          int hold)
+{
+    memset(w, 0, sizeof *w);
+    w->lim = lim;
+    w->v = v;
+    w->obj = obj;
+    w->until_ms = until_ms;
+    w->hold = hold;
+    w->rc = HARNESS_RC_PENDING;
+    harness_spawn(&w->thread, waiter_main, w);
+}
+
+int harness_waiter_rc(struct harness_waiter *w)
+{
+    return LOAD(&w->rc);
+}
+
+void harness_waiter_go(struct harness_waiter *w)
+{
+    STORE(&w->go, 1);
+}
+
+int harness_waiter_join(struct harness_waiter *w)
+{
+    void *ret = NULL;
+    int rc = pthread_join(w->thread, &ret);
+
+    ck_assert_msg(rc == 0, "pthread_join: %s", strerror(rc));
+    return ret == PTHREAD_CANCELED ? HARNESS_RC_CANCELLED : LOAD(&w->rc);
+}
+
+static int stalled, unstall;
+
+/* The wait's futex call may run with asynchronous cancellation: make it
+ * deferred while the handler spins.  harness_unstall leaves it deferred
+ * (as the wait would on return); harness_unstall_cancel restores it, so
+ * the cancellation is acted upon as the handler ends, inside the wait. */
+static int restore_type;
+
+static void stall_handler(int sig)
+{
+    int saved = errno, old;
+
+    (void)sig;
+    pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &old);
+    STORE(&stalled, 1);
+    while (!LOAD(&unstall))
+        sched_yield();
+    STORE(&stalled, 0);
+    errno = saved;
+    if (LOAD(&restore_type))
+        pthread_setcanceltype(old, NULL);
+}
+
+void harness_stall(pthread_t t)
+{
+    struct sigaction sa;
+    int rc;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = stall_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    STORE(&unstall, 0);
+    STORE(&restore_type, 0);
+    rc = pthread_kill(t, SIGUSR1);
+    ck_assert_msg(rc == 0, "pthread_kill: %s", strerror(rc));
+    POLL_UNTIL(LOAD(&stalled));
+}
+
+void harness_unstall(void)
+{
+    STORE(&unstall, 1);
+    POLL_UNTIL(!LOAD(&stalled));
+}
+
+void harness_unstall_cancel(pthread_t t)
+{
+    int rc = pthread_cancel(t);
+
+    ck_assert_msg(rc == 0, "pthread_cancel: %s", strerror(rc));
+    STORE(&restore_type, 1);
+    STORE(&unstall, 1);
+    POLL_UNTIL(!LOAD(&stalled));
 }

@@ -59,4 +59,64 @@ void harness_join(pthread_t t);
 /* Runs a suite in fork mode with the given per-test timeout (seconds). */
 int harness_run(Suite *s);
 
+/* ---- Helpers added for the R17..R22 suites (tests/more.mk) ------------- */
+
+/* The six acquire variants; the *_UNTIL ones get a deadline until_ms from
+ * the call (HARNESS_UNTIL on CLOCK_MONOTONIC, HARNESS_OBJ_UNTIL on
+ * CLOCK_REALTIME, so both clocks are exercised). */
+enum harness_variant {
+    HARNESS_PLAIN,
+    HARNESS_NOWAIT,
+    HARNESS_UNTIL,
+    HARNESS_OBJ,
+    HARNESS_OBJ_NOWAIT,
+    HARNESS_OBJ_UNTIL
+};
+#define HARNESS_NVARIANTS 6
+
+int harness_variant_is_obj(enum harness_variant v);
+int harness_acquire_variant(caplimit_t *lim, enum harness_variant v,
+                            const void *obj, long until_ms);
+int harness_release_variant(caplimit_t *lim, enum harness_variant v, const void *obj);
+
+#define HARNESS_RC_PENDING (-1)
+#define HARNESS_RC_CANCELLED (-2)
+
+/* A thread that makes one acquire; when granted it releases at once, or
+ * (hold) once harness_waiter_go is called.  Fields are read through the
+ * functions below. */
+struct harness_waiter {
+    caplimit_t *lim;
+    enum harness_variant v;
+    const void *obj;
+    long until_ms;
+    int hold;
+    pthread_t thread;
+    int rc;                          /* HARNESS_RC_PENDING until it returns */
+    int go;
+    int released;                    /* rc of the release, once done */
+    unsigned long seq;               /* harness_grant_seq() at the grant */
+};
+
+void harness_waiter_start(struct harness_waiter *w, caplimit_t *lim,
+                          enum harness_variant v, const void *obj, long until_ms,
+                          int hold);
+int harness_waiter_rc(struct harness_waiter *w);
+void harness_waiter_go(struct harness_waiter *w);
+/* Joins; returns the acquire's rc, or HARNESS_RC_CANCELLED. */
+int harness_waiter_join(struct harness_waiter *w);
+/* A process-wide counter that granted waiters take a number from. */
+unsigned long harness_grant_seq(void);
+
+/* Stalls thread t, which must be asleep in a limiter's wait (it is queued
+ * and the caller has since taken the limiter's lock, e.g. by polling
+ * caplimit_threads_waiting): a SIGUSR1 handler spins until
+ * harness_unstall, so t cannot retake the lock meanwhile.  One stalled
+ * thread at a time.  harness_unstall_cancel cancels t so that the
+ * cancellation is acted upon inside its wait (glibc: as the handler
+ * returns, an unwind from a signal handler that TSan cannot follow). */
+void harness_stall(pthread_t t);
+void harness_unstall(void);
+void harness_unstall_cancel(pthread_t t);
+
 #endif

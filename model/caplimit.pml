@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 The libcaplimit authors
+ *
+ * caplimit.pml: a Promela model of the lock and queue protocol of
+ * lib/queue.c (with caplimit_close from lib/create.c and the setters of
+ * lib/capacity.c), checked exhaustively by `make check-model`.
+ *
+ * What models what:
+ *   atomic { ... }            one critical section under lim->lock; the end
+ *                             of each is an unlock, where check_inv() runs
+ *   queue_push/queue_unlink   queue_push(), queue_unlink()
+ *   make_holder, hand_off     make_holder(), hand_off()          (R5)
+ *   wake_for_free, try_take   wake_for_free(), try_take()        (R17)
+ *   young()                   head_is_young(): a nondeterministic choice
+ *   dispatch                  cl_dispatch()
+ *   can_take_now              can_take_now()                     (R4, R17)
+ *   leave_queue               leave_queue()                      (R6, R7)
+ *   on_cancel                 on_cancel(), cancellation while queued or
+ *                             after the grant, before return     (R7)
+ *   proctype worker           cl_acquire() (+ wait_in_queue()) and
+ *                             cl_release() (R9); timed waits (R6) and
+ *                             nowait calls (R4) by nondeterministic choice
+ *   proctype controller       caplimit_set_total_tokens() (R8),
+ *                             caplimit_set_policy() (R17), caplimit_close()
+ *                             (R18) in any order, then a last raise to
+ *                             TMAX so that every waiter can finish
+ *   asleep[t], signal()       pthread_cond_wait/signal on t's own condition
+ *                             variable: a signal to a thread not asleep is
+ *                             lost, as with pthreads
+ * Not modelled: the borrower set's hashing (held[] stands for it), R3/R21
+ * re-entry, R22, counters, ENOMEM, the clocks (a timed waiter may time out
+ * at any moment, also after it was signalled).
+ *
+ * Properties (assertions; spin also reports any invalid end state):
+ *   P1 capacity (R8): a token is granted only when borrowed < total
+ *   P2 no over-grant: borrowed == number of holders, always
+ *   P3 no token lost: when every process has finished, borrowed == 0,
+ *      the queue is empty and nwoken == 0; a waiter left asleep for ever
+ *      shows up as an invalid end state (lost wake-up)
+ *   P4 FIFO (policy FIFO): a grant from the queue goes to the head, a grant
+ *      at once only to an empty queue; with -DFIFO_ONLY grants follow the
+ *      order of the tickets taken at queue_push
+ *   P5 no sleeper beside a free token, at every unlock: under FIFO a
+ *      non-empty queue implies borrowed >= total; under THROUGHPUT the free
+ *      tokens are at most the WOKEN waiters, or every queued waiter is
+ *      WOKEN (min(free, queued) <= nwoken); nwoken counts WOKEN records
+ *
+ * Configurations (see model/local.mk): -DPOLICY0=0|1 the initial policy,
+ * -DSWITCH lets the controller change the policy, -DFIFO_ONLY adds the
+ * ticket check, -DNT and -DROUNDS size it.  The initial total is chosen
+ * from 0..TMAX.
+ *
+ * -DFIX_QUEUE_DISPATCH adds cl_dispatch() right after queue_push() in
+ * wait_in_queue().  Without it (the code as it is) P5 fails under
+ * THROUGHPUT: the head is WOKEN while young (more free tokens than
+ * waiters), turns old, a newcomer queues WAITING behind it, the head takes
+ * one token and nobody wakes the newcomer beside the other (review F6).
+ * Once lib/queue.c has the fix, make this part unconditional.
+ *
+ * Seeding a bug (each must make spin fail; `make check-model-bugs` does it):
+ *   -DBUG=1  AnyIO's over-grant: hand_off unlinks and signals the head but
+ *            the token is counted only when the woken waiter runs, so a
+ *            newcomer finds borrowed < total and an empty queue in between
+ *            -> P1 fails.
+ *   -DBUG=2  release forgets cl_dispatch -> a waiter sleeps beside a free
+ *            token: P5 fails (with -DNO_P5: an invalid end state, P3).
+ *   -DBUG=3  try_take returns when no token is free without putting the
+ *            waiter back to WAITING: it sleeps as WOKEN, and wake_for_free
+ *            skips it for ever -> invalid end state (a lost wake-up).
+ *   -DBUG=4  wake_for_free wakes one waiter fewer than the free tokens
+ *            -> P5 fails under THROUGHPUT.
+ *   -DOBJECT_RELEASE  lets the controller release thread 0's token as an
+ *            object borrower may be released by any thread: on_cancel after
+ *            the grant then removes an entry that is gone (review F1).
+ */
+
+#ifndef NT
+#define NT 3                    /* worker threads */
+#endif
+#ifndef ROUNDS
+#define ROUNDS 1                /* acquires per worker */
+#endif
+#ifndef TMAX
+#define TMAX 2                  /* largest total */
+#endif
+#ifndef NCTL
+#define NCTL 2                  /* controller actions before the last one */
+#endif
+#ifndef POLICY0
+#define POLICY0 0
+#endif
+#ifndef BUG
+#define BUG 0
+#endif
+
+#define FIFO 0
+#define THROUGHPUT 1
+
+/* enum cl_wait_state, plus IDLE for a thread not in a wait */
+#define IDLE 0
+#define WAITING 1
+#define WOKEN 2
+#define GRANTED 3
+#define CLOSED 4
+
+/* results */
+#define R_NONE 0
+#define R_OK 1
+#define R_WOULDBLOCK 2
+#define R_TIMEDOUT 3
+#define R_CANCELED 4            /* ECANCELED, R18 */
+#define R_KILLED 5              /* pthread_cancel acted upon, R7 */
+
+/* why a wait ended */
+#define W_SIG 0
+#define W_TMO 1
+#define W_CAN 2
+
+#define NOBODY 255
+
+byte total;
+byte borrowed;
+byte q[NT];                     /* the FIFO: q[0] is the head */
+byte qlen;
+byte nwoken;
+bit closed;
+bit policy = POLICY0;
+byte state[NT];
+bit asleep[NT];
+bit held[NT];                   /* an entry with level 1 in the borrower set */
+byte ticket[NT];
+byte next_ticket = 1;
+byte last_ticket;
+byte ndone;
+
+#define FREE (total > borrowed -> total - borrowed : 0)
+
+inline young()
+{
+    if
+    :: y = 1
+    :: y = 0
+    fi
+}
+
+inline check_inv()
+{
+    /* P2 */
+    c = 0;
+    for (i : 0 .. NT - 1) {
+        c = c + held[i]
+    }
+    assert(borrowed == c);
+    /* P5 */
+    c = 0;
+    for (i : 0 .. qlen - 1) {
+        if
+        :: state[q[i]] == WOKEN -> c++
+        :: else
+        fi
+    }
+    assert(nwoken == c);
+#ifndef NO_P5
+    assert(qlen == 0 || (policy == FIFO -> borrowed >= total
+                                        : (FREE <= nwoken || qlen == nwoken)));
+#endif
+    i = 0;
+    c = 0
+}
+
+inline signal(t)
+{
+    asleep[t] = 0
+}
+
+inline queue_push(t)
+{
+    q[qlen] = t;
+    qlen++;
+    ticket[t] = next_ticket;
+    next_ticket++
+}
+
+inline queue_unlink(t)
+{
+    i = 0;
+    do
+    :: q[i] == t -> break
+    :: else -> i++
+    od;
+    do
+    :: i + 1 < qlen -> q[i] = q[i + 1]; i++
+    :: else -> break
+    od;
+    qlen--;
+    q[qlen] = NOBODY;
+    i = 0;
+    if
+    :: state[t] == WOKEN -> nwoken--
+    :: else
+    fi
+}
+
+/* P1, P4 for a waiter leaving the queue as a holder */
+inline grant_check(t)
+{
+    assert(borrowed < total);
+    assert(policy != FIFO || q[0] == t);
+#ifdef FIFO_ONLY
+    assert(ticket[t] > last_ticket);
+    last_ticket = ticket[t];
+#endif
+}
+
+inline make_holder(t)
+{
+    grant_check(t);
+    queue_unlink(t);
+#if BUG == 1
+    /* counted by the waiter when it runs: see worker */
+#else
+    assert(!held[t]);
+    held[t] = 1;
+    borrowed++;
+#endif
+    state[t] = GRANTED
+}
+
+inline hand_off()
+{
+    do
+    :: qlen > 0 && borrowed < total ->
+        w = q[0];
+        make_holder(w);
+        signal(w)
+    :: else -> break
+    od;
+    w = 0
+}
+
+inline wake_for_free()
+{
+    i = 0;
+    do
+#if BUG == 4
+    :: i < qlen && nwoken + 1 < FREE ->
+#else
+    :: i < qlen && nwoken < FREE ->
+#endif
+        w = q[i];
+        if
+        :: state[w] == WAITING ->
+            state[w] = WOKEN;
+            nwoken++;
+            signal(w)
+        :: else
+        fi;
+        i++
+    :: else -> break
+    od;
+    i = 0;
+    w = 0
+}
+
+inline dispatch()
+{
+    if
+    :: qlen == 0 || borrowed >= total
+    :: else ->
+        if
+        :: policy == THROUGHPUT -> young()
+        :: else -> y = 0
+        fi;
+        if
+        :: y -> wake_for_free()
+        :: else -> hand_off()
+        fi;
+        y = 0
+    fi
+}
+
+/* sets y */
+inline can_take_now()
+{
+    if
+    :: borrowed >= total -> y = 0
+    :: else ->
+        if
+        :: qlen == 0 -> y = 1
+        :: else ->
+            if
+            :: policy == THROUGHPUT -> young()
+            :: else -> y = 0
+            fi
+        fi
+    fi
+}
+
+inline leave_queue(t)
+{
+    queue_unlink(t);
+    dispatch()
+}
+
+inline try_take(t)
+{
+#if BUG == 3
+    if
+    :: borrowed >= total -> goto tt_done
+    :: else
+    fi;
+#endif
+    state[t] = WAITING;
+    nwoken--;
+    if
+    :: borrowed >= total
+    :: else ->
+        if
+        :: q[0] == t -> y = 1
+        :: else ->
+            if
+            :: policy == THROUGHPUT -> young()
+            :: else -> y = 0
+            fi
+        fi;
+        if
+        :: y -> make_holder(t)
+        :: else -> hand_off()
+        fi;
+        y = 0
+    fi;
+#if BUG == 3
+tt_done:
+#endif
+    skip
+}
+
+inline give_back(t)
+{
+    held[t] = 0;
+    assert(borrowed > 0);
+    borrowed--
+}
+
+inline on_cancel(t)
+{
+    if
+    :: state[t] == WAITING || state[t] == WOKEN -> leave_queue(t)
+    :: state[t] == GRANTED ->
+        assert(held[t]);        /* cl_borrowers_find must find it (F1) */
+        give_back(t);
+        dispatch()
+    :: state[t] == CLOSED
+    fi
+}
+
+inline release(t)
+{
+    if
+    :: held[t] ->
+        give_back(t);
+#if BUG != 2
+        dispatch()
+#endif
+    :: else                     /* EPERM */
+    fi
+}
+
+proctype worker(byte me)
+{
+    byte i, c, w, y, r, why, round;
+    bit timed, nowait, victim;
+
+    do
+    :: round < ROUNDS ->
+        round++;
+        /* the kind of call; thread 0 may be cancelled in its waits */
+        if
+        :: timed = 0; nowait = 0
+        :: timed = 1; nowait = 0
+        :: timed = 0; nowait = 1
+        fi;
+        victim = (me == 0 && !nowait);
+        r = R_NONE;
+        atomic {                                        /* cl_acquire */
+            if
+            :: closed -> r = R_CANCELED
+            :: else ->
+                can_take_now();
+                if
+                :: y ->
+                    assert(borrowed < total);           /* P1 */
+                    assert(policy != FIFO || qlen == 0);    /* P4 */
+                    held[me] = 1;
+                    borrowed++;
+                    r = R_OK
+                :: !y && nowait -> r = R_WOULDBLOCK
+                :: else ->                              /* wait_in_queue */
+                    state[me] = WAITING;
+                    queue_push(me);
+                    asleep[me] = 1;
+#ifdef FIX_QUEUE_DISPATCH
+                    dispatch()                  /* review F6's fix */
+#endif
+                fi;
+                y = 0
+            fi;
+            check_inv()
+        };
+        do
+        :: r != R_NONE -> break
+        :: else ->
+            /* pthread_cond_wait/clockwait: woken by a signal, by the
+             * deadline, or by pthread_cancel, at any time */
+            if
+            :: !asleep[me] -> why = W_SIG
+            :: timed -> asleep[me] = 0; why = W_TMO
+            :: victim -> asleep[me] = 0; why = W_CAN
+            fi;
+            atomic {                                    /* the lock again */
+#if BUG == 1
+                if
+                :: state[me] == GRANTED && !held[me] ->
+                    assert(borrowed < total);           /* P1 */
+                    held[me] = 1;
+                    borrowed++
+                :: else
+                fi;
+#endif
+                if
+                :: why == W_CAN ->
+                    on_cancel(me);
+                    r = R_KILLED
+                :: why == W_TMO && (state[me] == WAITING || state[me] == WOKEN) ->
+                    leave_queue(me);
+                    r = R_TIMEDOUT
+                :: else ->                              /* loop top */
+                    if
+                    :: state[me] == WOKEN -> try_take(me)
+                    :: else
+                    fi;
+                    if
+                    :: state[me] == GRANTED -> r = R_OK
+                    :: state[me] == CLOSED -> r = R_CANCELED
+                    :: else -> asleep[me] = 1
+                    fi
+                fi;
+                if
+                :: r != R_NONE -> state[me] = IDLE
+                :: else
+                fi;
+                why = W_SIG;
+                check_inv()
+            }
+        od;
+        if
+        :: r == R_OK -> atomic { release(me); check_inv() }  /* cl_release */
+        :: else
+        fi;
+        if
+        :: r == R_KILLED -> break                       /* the thread ends */
+        :: else
+        fi;
+        r = R_NONE;
+        timed = 0;
+        nowait = 0
+    :: else -> break
+    od;
+    ndone++
+}
+
+proctype controller()
+{
+    byte i, c, w, y, n;
+
+    do
+    :: n < NCTL ->
+        n++;
+        atomic {
+            if
+            :: total = 0
+            :: total = 1
+            :: total = 2
+            :: closed = 1                               /* caplimit_close */
+#ifdef SWITCH
+            :: policy = FIFO
+            :: policy = THROUGHPUT
+#endif
+#ifdef OBJECT_RELEASE
+            :: held[0] -> give_back(0)                  /* released by another thread */
+#endif
+            fi;
+            if
+            :: closed ->
+                do
+                :: qlen > 0 ->
+                    w = q[0];
+                    qlen--;
+                    for (i : 0 .. qlen - 1) {
+                        q[i] = q[i + 1]
+                    }
+                    q[qlen] = NOBODY;
+                    state[w] = CLOSED;
+                    signal(w)
+                :: else -> break
+                od;
+                nwoken = 0;
+                i = 0;
+                w = 0
+            :: else
+            fi;
+            dispatch();
+            check_inv()
+        }
+    :: n < NCTL -> n = NCTL
+    :: else -> break
+    od;
+    /* the last action lets every waiter finish */
+    atomic {
+        total = TMAX;
+        dispatch();
+        check_inv()
+    };
+    ndone++
+}
+
+init
+{
+    byte i;
+
+    atomic {
+        for (i : 0 .. NT - 1) {
+            q[i] = NOBODY
+        }
+        if
+        :: total = 0
+        :: total = 1
+        :: total = 2
+        fi;
+        for (i : 0 .. NT - 1) {
+            run worker(i)
+        }
+        run controller()
+    };
+    (ndone == NT + 1);
+    assert(borrowed == 0 && qlen == 0 && nwoken == 0);      /* P3 */
+    for (i : 0 .. NT - 1) {
+        assert(state[i] == IDLE && !held[i])
+    }
+}

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: MIT
+# The Promela model of the lock and queue protocol (model/caplimit.pml).
+#   make check-model       exhaustive check of every configuration below;
+#                          fails on any assertion violation or invalid end
+#                          state (the trail is replayed into model-check/);
+#                          prints SKIP and succeeds when spin is missing
+#   make check-model-bugs  seeds each known bug (-DBUG=n ...) and fails
+#                          unless spin finds a counterexample for every one
+# MODEL_FLAGS adds -D options to every run (e.g. -DFIX_QUEUE_DISPATCH).
+EXTRA_DIST += model/caplimit.pml
+
+MODEL_FLAGS =
+MODEL_PAN_CFLAGS = -O2 -w -DSAFETY -DNOCLAIM
+MODEL_PAN_FLAGS = -m100000 -w21
+# one configuration per line of words; `,` stands for a space
+MODEL_CONFIGS = \
+	-DFIFO_ONLY \
+	-DPOLICY0=1 \
+	-DSWITCH \
+	-DSWITCH,-DPOLICY0=1,-DNT=2,-DROUNDS=2 \
+	-DFIFO_ONLY,-DNT=2,-DROUNDS=2
+MODEL_BUGS = \
+	-DBUG=1,-DFIFO_ONLY \
+	-DBUG=2,-DFIFO_ONLY \
+	-DBUG=2,-DFIFO_ONLY,-DNO_P5 \
+	-DBUG=3,-DPOLICY0=1,-DFIX_QUEUE_DISPATCH \
+	-DBUG=4,-DPOLICY0=1,-DFIX_QUEUE_DISPATCH \
+	-DOBJECT_RELEASE,-DFIFO_ONLY
+
+# The shell sets want ("pass" or "fail": what each run must give) and
+# configs before it expands this.
+model_run = \
+	if test -z "$(SPIN)"; then \
+	  echo "SKIP: $@: spin not found (install spin and re-run configure)"; \
+	  exit 0; \
+	fi; \
+	d=model-check; rm -rf $$d; mkdir -p $$d; \
+	cp $(srcdir)/model/caplimit.pml $$d/ || exit 1; \
+	bad=0; \
+	for c in $$configs; do \
+	  flags=`echo "$$c" | tr ',' ' '`; \
+	  ( cd $$d && rm -f pan pan.* caplimit.pml.trail \
+	    && $(SPIN) $$flags $(MODEL_FLAGS) -a caplimit.pml >spin.out 2>&1 \
+	    && $(CC) $(MODEL_PAN_CFLAGS) -o pan pan.c \
+	    && ./pan $(MODEL_PAN_FLAGS) >pan.out 2>&1 ) \
+	    || { cat $$d/spin.out; echo "FAIL: $@: cannot build or run pan for $$flags"; exit 1; }; \
+	  if grep -q 'errors: 0$$' $$d/pan.out \
+	     && ! grep -q 'max search depth too small' $$d/pan.out; then r=pass; else r=fail; fi; \
+	  s=`sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' $$d/pan.out`; \
+	  t=`sed -n 's/^pan: elapsed time \(.*\)/\1/p' $$d/pan.out`; \
+	  if test $$r = $$want; then \
+	    echo "ok: $$flags: $$r ($$s states, $$t)"; \
+	  else \
+	    bad=1; \
+	    echo "FAIL: $$flags: $$r, expected $$want ($$s states, $$t)"; \
+	    grep '^pan:1' $$d/pan.out; \
+	    if test -f $$d/caplimit.pml.trail; then \
+	      ( cd $$d && $(SPIN) $$flags $(MODEL_FLAGS) -t -p -g caplimit.pml \
+	          >trail-`echo "$$c" | tr -c 'A-Za-z0-9=\n' '_'`.txt 2>&1 ); \
+	      echo "  trail replayed into $$d/trail-*.txt"; \
+	    fi; \
+	  fi; \
+	done; \
+	test $$bad = 0 || exit 1; \
+	rm -rf $$d
+
+check-model:
+	@want=pass; configs='$(MODEL_CONFIGS)'; $(model_run)
+
+check-model-bugs:
+	@want=fail; configs='$(MODEL_BUGS)'; $(model_run)
+
+.PHONY: check-model check-model-bugs

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 The libcaplimit authors
+ *
+ * R16: many threads, every variant, one limiter; an independent counter of
+ * the tokens in use never exceeds the total, and everything comes back.
+ * STRESS_ITERATIONS in the environment scales the run (default 2000).
+ */
+#include "core_util.h"
+
+#define NTHREADS 16
+#define TOTAL 3
+
+static caplimit_t *lim;
+static atomic_int inuse, max_inuse, stop;
+static atomic_long successes, refusals;
+static long iterations = 2000;
+static char objs[NTHREADS];
+
+static void note_in_use(void)
+{
+    int n = atomic_fetch_add(&inuse, 1) + 1;
+    int m = atomic_load(&max_inuse);
+
+    WORKER_CHECK(n <= TOTAL);
+    while (n > m && !atomic_compare_exchange_weak(&max_inuse, &m, n))
+        ;
+}
+
+static void *stress_worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    long i;
+
+    for (i = 0; i < iterations; i++) {
+        enum cu_op op = (enum cu_op)((id + i) % 6);
+        clockid_t clk = i % 2 ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+        struct timespec t = harness_deadline_on(clk, 2);
+        int rc = cu_acquire(lim, op, &objs[id], clk, &t);
+
+        if (rc != 0) {
+            WORKER_CHECK((rc == EWOULDBLOCK && (op == CU_NOWAIT || op == CU_OBJ_NOWAIT))
+                         || (rc == ETIMEDOUT && (op == CU_UNTIL || op == CU_OBJ_UNTIL)));
+            atomic_fetch_add(&refusals, 1);
+            continue;
+        }
+        note_in_use();
+        if (i % 8 == 0)
+            harness_yield();
+        atomic_fetch_sub(&inuse, 1);
+        WORKER_CHECK(cu_release(lim, op, &objs[id]) == 0);
+        atomic_fetch_add(&successes, 1);
+    }
+    return NULL;
+}
+
+/* Snapshots while the workers run: each one agrees with itself. */
+static void *observer(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        struct caplimit_statistics st;
+        WORKER_CHECK(caplimit_statistics(lim, &st) == 0);
+        WORKER_CHECK(st.nborrowers == st.borrowed_tokens);
+        WORKER_CHECK(st.borrowed_tokens <= TOTAL);
+        WORKER_CHECK(st.threads_waiting <= NTHREADS);
+        caplimit_statistics_destroy(&st);
+        WORKER_CHECK(caplimit_borrowed_tokens(lim) <= TOTAL);
+        harness_yield();
+    }
+    return NULL;
+}
+
+/* Lowers and raises the total under load (R8): never above TOTAL. */
+static void *controller(void *arg)
+{
+    size_t k = 0;
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        WORKER_CHECK(caplimit_set_total_tokens(lim, 1 + k++ % TOTAL) == 0);
+        harness_yield();
+    }
+    WORKER_CHECK(caplimit_set_total_tokens(lim, TOTAL) == 0);
+    return NULL;
+}
+
+static void run_stress(int with_controller)
+{
+    pthread_t t[NTHREADS], obs, ctl;
+    const char *env = getenv("STRESS_ITERATIONS");
+    int i;
+
+    if (env != NULL && atol(env) > 0)
+        iterations = atol(env);
+    ck_assert_int_eq(caplimit_create(&lim, TOTAL), 0);
+    harness_spawn(&obs, observer, NULL);
+    if (with_controller)
+        harness_spawn(&ctl, controller, NULL);
+    for (i = 0; i < NTHREADS; i++)
+        harness_spawn(&t[i], stress_worker, (void *)(intptr_t)i);
+    for (i = 0; i < NTHREADS; i++)
+        harness_join(t[i]);
+    atomic_store(&stop, 1);
+    harness_join(obs);
+    if (with_controller)
+        harness_join(ctl);
+    harness_assert_no_worker_failures();
+    ck_assert_int_le(atomic_load(&max_inuse), TOTAL);
+    ck_assert_int_gt(atomic_load(&successes), 0);
+    ck_assert_int_eq(atomic_load(&successes) + atomic_load(&refusals),
+                     (long)NTHREADS * iterations);
+    cu_assert_counts(lim, 0, 0);
+    ck_assert_uint_eq(caplimit_total_tokens(lim), TOTAL);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+    fprintf(stderr, "R16%s: %ld granted, %ld refused, at most %d in use\n",
+            with_controller ? " (total changing)" : "", atomic_load(&successes),
+            atomic_load(&refusals), atomic_load(&max_inuse));
+}
+
+START_TEST(test_R16_many_threads_every_variant)
+{
+    run_stress(0);
+}
+END_TEST
+
+START_TEST(test_R16_R8_many_threads_while_total_changes)
+{
+    run_stress(1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("stress");
+    TCase *tc = tcase_create("stress");
+
+    tcase_add_test(tc, test_R16_many_threads_every_variant);
+    tcase_add_test(tc, test_R16_R8_many_threads_while_total_changes);
+    suite_add_tcase(s, tc);
+    return harness_run(s);
+}
