@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 The libcaplimit authors
+ *
+ * R22: a thread that ends gives back what it holds as the default borrower.
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+static caplimit_t *make(size_t total)
+{
+    caplimit_t *lim;
+    ck_assert_int_eq(caplimit_create(&lim, total), 0);
+    return lim;
+}
+
+static struct caplimit_counters counters(const caplimit_t *lim)
+{
+    struct caplimit_counters c;
+    ck_assert_int_eq(caplimit_counters(lim, &c), 0);
+    return c;
+}
+
+enum ending { RETURNS, CALLS_EXIT, CANCELLED_IN_WITH, RETURNS_AT_LEVEL_3 };
+
+struct holder {
+    caplimit_t *lim;
+    enum ending how;
+    int ready, go;
+};
+
+/* Cancellation unwinds this thread's frames without ASan seeing them go;
+ * their stale redzones then trip ASan's own thread teardown (a false
+ * stack-buffer-underflow in its sigaltstack interceptor).  Forget them. */
+static void forget_unwound_frames(void *arg)
+{
+    (void)arg;
+#ifdef UNDER_ASAN
+    __asan_handle_no_return();
+#endif
+}
+
+static void cancelled_in_with(struct holder *h)
+{
+    int rc;
+
+    pthread_cleanup_push(forget_unwound_frames, NULL);
+    CAPLIMIT_WITH(h->lim, rc) {
+        STORE(&h->ready, 1);
+        /* pthread_testcancel, not a blocking call such as pause: TSan
+         * loses track of a thread cancelled inside its interceptors */
+        for (;;) {
+            pthread_testcancel();
+            harness_yield();
+        }
+    }
+    WORKER_CHECK(!"not reached");
+    pthread_cleanup_pop(0);
+}
+
+static void *holder_main(void *arg)
+{
+    struct holder *h = arg;
+
+    if (h->how == CANCELLED_IN_WITH) {
+        cancelled_in_with(h);
+        return NULL;
+    }
+    WORKER_CHECK(caplimit_acquire(h->lim) == 0);
+    if (h->how == RETURNS_AT_LEVEL_3) {
+        WORKER_CHECK(caplimit_acquire_nowait(h->lim) == 0);
+        WORKER_CHECK(caplimit_acquire(h->lim) == 0);
+    }
+    STORE(&h->ready, 1);
+    while (!LOAD(&h->go))
+        harness_yield();
+    if (h->how == CALLS_EXIT)
+        pthread_exit(NULL);
+    return NULL;
+}
+
+struct fresh {
+    caplimit_t *lim;
+    pthread_t self;
+    int holds, release_rc;
+};
+
+static void *fresh_main(void *arg)
+{
+    struct fresh *f = arg;
+    f->self = pthread_self();
+    f->holds = caplimit_holds(f->lim);
+    f->release_rc = caplimit_release(f->lim);
+    return NULL;
+}
+
+/* After a holder has ended, new threads (often given the same pthread_t)
+ * hold nothing. */
+static void check_fresh_threads(caplimit_t *lim)
+{
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        struct fresh f = { lim, 0, -1, -1 };
+        pthread_t t;
+
+        harness_spawn(&t, fresh_main, &f);
+        harness_join(t);
+        ck_assert_int_eq(f.holds, 0);
+        ck_assert_int_eq(f.release_rc, EPERM);
+    }
+}
+
+static void exit_case(enum ending how)
+{
+    caplimit_t *lim = make(1);
+    struct holder h = { lim, how, 0, 0 };
+    struct harness_waiter w;
+    struct caplimit_counters c;
+    pthread_t t;
+    void *ret;
+
+    if (how == RETURNS_AT_LEVEL_3)
+        ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
+    harness_spawn(&t, holder_main, &h);
+    POLL_UNTIL(LOAD(&h.ready));
+    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 600000, 1);
+    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    if (how == CANCELLED_IN_WITH)
+        ck_assert_int_eq(pthread_cancel(t), 0);
+    else
+        STORE(&h.go, 1);
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    ck_assert_ptr_eq(ret, how == CANCELLED_IN_WITH ? PTHREAD_CANCELED : NULL);
+
+    /* the token went to the waiter */
+    POLL_UNTIL(harness_waiter_rc(&w) == 0);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    c = counters(lim);
+    ck_assert_uint_eq(c.abandoned, 1);
+    ck_assert_uint_eq(c.granted_after_wait, 1);
+    check_fresh_threads(lim);
+    harness_waiter_go(&w);
+    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    if (how == RETURNS_AT_LEVEL_3)   /* no level left behind (R21's EBUSY) */
+        ck_assert_int_eq(caplimit_set_reentrant(lim, 0), 0);
+    check_fresh_threads(lim);
+    c = counters(lim);
+    ck_assert_uint_eq(c.abandoned, 1);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+
+START_TEST(test_R22_holder_returns)
+{
+    exit_case(RETURNS);
+}
+END_TEST
+
+START_TEST(test_R22_holder_calls_pthread_exit)
+{
+    exit_case(CALLS_EXIT);
+}
+END_TEST
+
+START_TEST(test_R22_holder_cancelled_inside_with)
+{
+    exit_case(CANCELLED_IN_WITH);
+}
+END_TEST
+
+START_TEST(test_R22_holder_at_level_3_returns)
+{
+    exit_case(RETURNS_AT_LEVEL_3);
+}
+END_TEST
+
+/* ---- Several limiters at once ------------------------------------------ */
+
+enum { NLIM = 9 };
+
+struct many {
+    caplimit_t *lim[NLIM];
+    int ready, go;
+    int obj;
+};
+
+static void *many_main(void *arg)
+{
+    struct many *m = arg;
+    int i;
+
+    /* eight at once (the record starts with room for four), two of them
+     * given back from the middle, then one more */
+    for (i = 0; i < 8; i++)
+        WORKER_CHECK(caplimit_acquire(m->lim[i]) == 0);
+    WORKER_CHECK(caplimit_release(m->lim[2]) == 0);
+    WORKER_CHECK(caplimit_release(m->lim[5]) == 0);
+    WORKER_CHECK(caplimit_acquire_nowait(m->lim[8]) == 0);
+    /* an object borrower is the program's to release */
+    WORKER_CHECK(caplimit_acquire_on_behalf_of(m->lim[0], &m->obj) == 0);
+    STORE(&m->ready, 1);
+    while (!LOAD(&m->go))
+        harness_yield();
+    return NULL;
+}
+
+static int held_at_exit(int i)
+{
+    return i != 2 && i != 5;
+}
+
+START_TEST(test_R22_several_limiters)
+{
+    struct many m;
+    struct harness_waiter w[NLIM];
+    pthread_t t;
+    int i;
+
+    memset(&m, 0, sizeof m);
+    for (i = 0; i < NLIM; i++)
+        m.lim[i] = make(i == 0 ? 2 : 1);
+    harness_spawn(&t, many_main, &m);
+    POLL_UNTIL(LOAD(&m.ready));
+    for (i = 0; i < NLIM; i++) {
+        ck_assert_uint_eq(caplimit_borrowed_tokens(m.lim[i]), (size_t)held_at_exit(i) + (i == 0));
+        if (held_at_exit(i)) {
+            harness_waiter_start(&w[i], m.lim[i], (enum harness_variant)(i % 2 ? HARNESS_PLAIN
+                                                                               : HARNESS_OBJ),
+                                 &w[i], 0, 1);
+            POLL_UNTIL(caplimit_threads_waiting(m.lim[i]) == 1);
+        }
+    }
+    STORE(&m.go, 1);
+    harness_join(t);
+    for (i = 0; i < NLIM; i++) {
+        struct caplimit_counters c;
+        if (held_at_exit(i)) {
+            POLL_UNTIL(harness_waiter_rc(&w[i]) == 0);
+            ck_assert_uint_eq(caplimit_threads_waiting(m.lim[i]), 0);
+        }
+        c = counters(m.lim[i]);
+        ck_assert_uint_eq(c.abandoned, (unsigned)held_at_exit(i));
+    }
+    /* the object's token stays */
+    ck_assert_int_eq(caplimit_holds_on_behalf_of(m.lim[0], &m.obj), 1);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(m.lim[0]), 2);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(m.lim[0], &m.obj), 0);
+    for (i = 0; i < NLIM; i++) {
+        if (held_at_exit(i)) {
+            harness_waiter_go(&w[i]);
+            ck_assert_int_eq(harness_waiter_join(&w[i]), 0);
+        }
+        ck_assert_uint_eq(caplimit_borrowed_tokens(m.lim[i]), 0);
+        check_fresh_threads(m.lim[i]);
+    }
+    harness_assert_no_worker_failures();
+    for (i = 0; i < NLIM; i++)
+        ck_assert_int_eq(caplimit_destroy(m.lim[i]), 0);
+}
+END_TEST
+
+/* ---- Threads that end holding nothing ---------------------------------- */
+
+static void *take_and_give_back(void *arg)
+{
+    struct timespec soon = harness_deadline_ms(10);
+    caplimit_t *lim = arg;
+
+    WORKER_CHECK(caplimit_acquire(lim) == 0);
+    WORKER_CHECK(caplimit_release(lim) == 0);
+    WORKER_CHECK(caplimit_acquire_nowait(lim) == 0);
+    WORKER_CHECK(caplimit_release(lim) == 0);
+    /* now full: refused, then timed out */
+    WORKER_CHECK(caplimit_set_total_tokens(lim, 0) == 0);
+    WORKER_CHECK(caplimit_acquire_nowait(lim) == EWOULDBLOCK);
+    WORKER_CHECK(caplimit_acquire_until(lim, CLOCK_MONOTONIC, &soon) == ETIMEDOUT);
+    WORKER_CHECK(caplimit_set_total_tokens(lim, 1) == 0);
+    return NULL;
+}
+
+static void *queued_forever(void *arg)
+{
+    caplimit_t *lim = arg;
+    WORKER_CHECK(caplimit_acquire(lim) == 0 && !"not reached");
+    return NULL;
+}
+
+START_TEST(test_R22_thread_holding_nothing)
+{
+    caplimit_t *lim = make(1);
+    struct caplimit_counters c;
+    pthread_t t;
+    void *ret;
+    int obj;
+
+    harness_spawn(&t, take_and_give_back, lim);
+    harness_join(t);
+    c = counters(lim);
+    ck_assert_uint_eq(c.abandoned, 0);
+
+    /* cancelled while queued: it held nothing */
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &obj), 0);
+    harness_spawn(&t, queued_forever, lim);
+    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    ck_assert_int_eq(pthread_cancel(t), 0);
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+    c = counters(lim);
+    ck_assert_uint_eq(c.abandoned, 0);
+    ck_assert_uint_eq(c.cancelled, 1);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+static void *obj_then_exit(void *arg)
+{
+    caplimit_t *lim = arg;
+    WORKER_CHECK(caplimit_acquire_on_behalf_of(lim, lim) == 0);
+    return NULL;
+}
+
+/* A thread that took a token for an object leaves it held. */
+START_TEST(test_R22_object_tokens_stay)
+{
+    caplimit_t *lim = make(1);
+    pthread_t t;
+
+    harness_spawn(&t, obj_then_exit, lim);
+    harness_join(t);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, lim), 1);
+    ck_assert_uint_eq(counters(lim).abandoned, 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, lim), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+static void *take_and_end(void *arg)
+{
+    WORKER_CHECK(caplimit_acquire(arg) == 0);
+    return NULL;
+}
+
+/* A holder ends after the limiter was closed: its token still comes back,
+ * and the limiter can be destroyed. */
+START_TEST(test_R22_exit_after_close)
+{
+    caplimit_t *lim = make(1);
+    struct holder h = { lim, RETURNS, 0, 0 };
+    pthread_t t;
+
+    harness_spawn(&t, holder_main, &h);
+    POLL_UNTIL(LOAD(&h.ready));
+    ck_assert_int_eq(caplimit_close(lim), 0);
+    ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
+    STORE(&h.go, 1);
+    harness_join(t);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    ck_assert_uint_eq(counters(lim).abandoned, 1);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+/* Many threads end holding tokens of shared limiters at once. */
+START_TEST(test_R22_many_threads_end_holding)
+{
+    enum { T = 8, ROUNDS = 20 };
+    caplimit_t *lim = make(CAPLIMIT_INFINITE);
+    pthread_t t[T];
+    int r, i;
+
+    for (r = 0; r < ROUNDS; r++) {
+        for (i = 0; i < T; i++)
+            harness_spawn(&t[i], take_and_end, lim);
+        for (i = 0; i < T; i++)
+            harness_join(t[i]);
+        ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    }
+    ck_assert_uint_eq(counters(lim).abandoned, T * ROUNDS);
+    ck_assert_uint_eq(counters(lim).granted_at_once, T * ROUNDS);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("R22 thread exit");
+    TCase *tc = tcase_create("thread_exit");
+
+    tcase_add_test(tc, test_R22_holder_returns);
+    tcase_add_test(tc, test_R22_holder_calls_pthread_exit);
+    tcase_add_test(tc, test_R22_holder_cancelled_inside_with);
+    tcase_add_test(tc, test_R22_holder_at_level_3_returns);
+    tcase_add_test(tc, test_R22_several_limiters);
+    tcase_add_test(tc, test_R22_thread_holding_nothing);
+    tcase_add_test(tc, test_R22_object_tokens_stay);
+    tcase_add_test(tc, test_R22_exit_after_close);
+    tcase_add_test(tc, test_R22_many_threads_end_holding);
+    suite_add_tcase(s, tc);
+    return harness_run(s);
+}
