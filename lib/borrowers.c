@@ -47,7 +47,11 @@ void cl_borrowers_free(struct cl_borrowers *b)
 /* The slot of the index that holds position pos, whose key is key. */
 static size_t slot_of(const struct cl_borrowers *b, struct cl_key key, size_t pos)
 {
-    size_t i = cl_hash(key) & b->mask;
+    size_t i = b->hint & b->mask;
+
+    if (b->index != NULL && b->index[i] == pos)
+        return i;                     /* found by the last find: no rehash */
+    i = cl_hash(key) & b->mask;
     while (b->index[i] != pos)
         i = (i + 1) & b->mask;
     return i;
@@ -96,19 +100,18 @@ static int grow_index(struct cl_borrowers *b)
     return 0;
 }
 
-int cl_borrowers_reserve(struct cl_borrowers *b)
+int cl_borrowers_grow(struct cl_borrowers *b)
 {
     int rc;
 
     if (b->n + 1 > b->cap && (rc = grow_entries(b)) != 0)
         return rc;
-    /* keep the index at most half full */
     if (b->index == NULL || 2 * (b->n + 1) > b->mask + 1)
         return grow_index(b);
     return 0;
 }
 
-size_t cl_borrowers_find(const struct cl_borrowers *b, struct cl_key key)
+size_t cl_borrowers_find(struct cl_borrowers *b, struct cl_key key)
 {
     size_t i;
     uint32_t pos;
@@ -117,9 +120,12 @@ size_t cl_borrowers_find(const struct cl_borrowers *b, struct cl_key key)
         return CL_NONE;
     for (i = cl_hash(key) & b->mask; (pos = b->index[i]) != CL_EMPTY;
          i = (i + 1) & b->mask) {
-        if (cl_key_equal(b->entries[pos].key, key))
+        if (cl_key_equal(b->entries[pos].key, key)) {
+            b->hint = i;
             return pos;
+        }
     }
+    b->hint = i;
     return CL_NONE;
 }
 
@@ -155,7 +161,10 @@ void cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key)
 void cl_borrowers_add_holder(struct cl_borrowers *b, struct cl_key key)
 {
     cl_borrowers_add_queued(b, key);
-    cl_borrowers_promote(b, b->n - 1);
+    if (CL_LIKELY(b->nheld == b->n - 1))   /* nobody queued: it is in place */
+        b->entries[b->nheld++].level = 1;
+    else
+        cl_borrowers_promote(b, b->n - 1);
 }
 
 void cl_borrowers_promote(struct cl_borrowers *b, size_t pos)

@@ -70,7 +70,8 @@ static int holds(const caplimit_t *lim, struct cl_key key)
     int held;
 
     pthread_mutex_lock(cl_lock_of(lim));
-    pos = cl_borrowers_find(&lim->borrowers, key);
+    /* find only updates its lookup hint, which the lock guards */
+    pos = cl_borrowers_find((struct cl_borrowers *)&lim->borrowers, key);
     held = pos != CL_NONE && lim->borrowers.entries[pos].level > 0;
     pthread_mutex_unlock(cl_lock_of(lim));
     return held;

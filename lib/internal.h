@@ -67,16 +67,24 @@ struct cl_borrowers {
     uint32_t *index;                 /* CL_EMPTY or a position in entries */
     size_t n, nheld, cap;            /* cap: entries' room */
     size_t mask;                     /* index has mask + 1 slots */
+    size_t hint;                     /* the slot the last find stopped at */
 };
 
 #define CL_NONE ((size_t)-1)
 
 CL_HIDDEN void cl_borrowers_init(struct cl_borrowers *b);
 CL_HIDDEN void cl_borrowers_free(struct cl_borrowers *b);
+CL_HIDDEN int cl_borrowers_grow(struct cl_borrowers *b);
 /* Makes room for one more entry; ENOMEM leaves the set as it was. */
-CL_HIDDEN int cl_borrowers_reserve(struct cl_borrowers *b);
-/* Position of key in entries, or CL_NONE. */
-CL_HIDDEN size_t cl_borrowers_find(const struct cl_borrowers *b, struct cl_key key);
+static inline int cl_borrowers_reserve(struct cl_borrowers *b)
+{
+    /* room in entries, and the index stays at most half full */
+    if (CL_LIKELY(b->n < b->cap && 2 * (b->n + 1) <= b->mask + 1))
+        return 0;
+    return cl_borrowers_grow(b);
+}
+/* Position of key in entries, or CL_NONE; remembers where it looked. */
+CL_HIDDEN size_t cl_borrowers_find(struct cl_borrowers *b, struct cl_key key);
 /* Inserts a holder at level 1, or a queued entry; room must be reserved. */
 CL_HIDDEN void cl_borrowers_add_holder(struct cl_borrowers *b, struct cl_key key);
 CL_HIDDEN void cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key);

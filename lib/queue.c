@@ -135,6 +135,10 @@ void cl_unlock(caplimit_t *lim)
     struct cl_wake wakes[CL_WAKE_BATCH];
     size_t i, n = lim->nwakes;
 
+    if (CL_LIKELY(n == 0)) {
+        pthread_mutex_unlock(&lim->lock);
+        return;
+    }
     for (i = 0; i < n; i++)
         wakes[i] = lim->wakes[i];
     lim->nwakes = 0;
