@@ -8,30 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-
-static caplimit_t *make(size_t total)
-{
-    caplimit_t *lim;
-    ck_assert_int_eq(caplimit_create(&lim, total), 0);
-    return lim;
-}
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
 static const enum harness_variant waiting_variants[] = {
     HARNESS_PLAIN, HARNESS_UNTIL, HARNESS_OBJ, HARNESS_OBJ_UNTIL
 };
 
 static void wakes_every_variant(enum caplimit_policy policy)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w[4];
     struct caplimit_counters c;
     struct timespec t0;
@@ -49,7 +32,7 @@ static void wakes_every_variant(enum caplimit_policy policy)
     for (i = 0; i < 4; i++)
         ck_assert_int_eq(harness_waiter_join(&w[i]), ECANCELED);
     /* promptly: not at the ten-minute deadlines */
-    ck_assert_int_lt(ms_since(&t0), 5000);
+    ck_assert_int_lt(harness_ms_since(&t0), 5000);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &held), 1);
     for (i = 0; i < 4; i++)
@@ -79,7 +62,7 @@ END_TEST
  * to leave (R12). */
 START_TEST(test_R18_close_woken_waiter_and_destroy_waits)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 10000000000ULL), 0);
@@ -103,7 +86,7 @@ END_TEST
 
 START_TEST(test_R18_destroy_busy_until_woken_thread_left)
 {
-    caplimit_t *lim = make(0);
+    caplimit_t *lim = harness_make(0);
     struct harness_waiter w;
 
     harness_waiter_start(&w, lim, HARNESS_OBJ_UNTIL, &w, 600000, 0);
@@ -119,7 +102,7 @@ END_TEST
 
 START_TEST(test_R18_later_acquires_fail_ecanceled)
 {
-    caplimit_t *lim = make(5);
+    caplimit_t *lim = harness_make(5);
     struct caplimit_counters c;
     struct timespec past = { 0, 0 };
     int obj, v;
@@ -155,7 +138,7 @@ static void *check_order_thread(void *arg)
 /* EINVAL first, then EDEADLK (R3), then ECANCELED; only the last counts. */
 START_TEST(test_R18_check_order)
 {
-    caplimit_t *lim = make(3);
+    caplimit_t *lim = harness_make(3);
     struct caplimit_counters c;
     struct timespec bad_ns = { 0, 1000000000L }, ok = harness_deadline_ms(1000);
     int obj, other;
@@ -213,7 +196,7 @@ END_TEST
  * it is no longer queued, and gets ECANCELED. */
 START_TEST(test_R18_queued_borrower_then_closed)
 {
-    caplimit_t *lim = make(0);
+    caplimit_t *lim = harness_make(0);
     struct harness_waiter w;
     int obj;
 
@@ -243,7 +226,7 @@ static void *release_later(void *arg)
 
 START_TEST(test_R18_borrowers_keep_tokens)
 {
-    caplimit_t *lim = make(3);
+    caplimit_t *lim = harness_make(3);
     struct harness_waiter other;
     struct caplimit_statistics st;
     int obj;
@@ -280,7 +263,7 @@ END_TEST
 
 START_TEST(test_R18_close_twice_and_is_closed)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
 
     ck_assert_int_eq(caplimit_is_closed(NULL), 0);
     ck_assert_int_eq(caplimit_close(NULL), EINVAL);
@@ -295,7 +278,7 @@ END_TEST
 
 START_TEST(test_R18_totals_statistics_counters_keep_working)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     struct caplimit_statistics st;
     struct caplimit_counters c;
     char buf[128];
@@ -340,7 +323,7 @@ END_TEST
 
 START_TEST(test_R18_with_block_does_not_run)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     int rc = -1, ran = 0;
 
     ck_assert_int_eq(caplimit_close(lim), 0);
@@ -374,7 +357,7 @@ static void *with_holder(void *arg)
 
 START_TEST(test_R18_with_block_holder_survives_close)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
 
     memset(&w, 0, sizeof w);
@@ -456,7 +439,7 @@ START_TEST(test_R18_close_races_under_load)
 
         memset(&r, 0, sizeof r);
         pthread_mutex_init(&r.tally, NULL);
-        r.lim = make(total);
+        r.lim = harness_make(total);
         if (round % 2)
             ck_assert_int_eq(caplimit_set_policy(r.lim, CAPLIMIT_POLICY_THROUGHPUT, 0), 0);
         for (i = 0; i < N; i++) {
@@ -500,7 +483,7 @@ START_TEST(test_R18_close_then_destroy_retry_loop)
     int round;
 
     for (round = 0; round < 30; round++) {
-        caplimit_t *lim = make(round % 3 == 0 ? 0 : 1);
+        caplimit_t *lim = harness_make(round % 3 == 0 ? 0 : 1);
         struct harness_waiter w[N];
         struct timespec deadline;
         int i, rc, held = round % 3 != 0;

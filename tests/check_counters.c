@@ -12,16 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-
-static caplimit_t *make(size_t total)
-{
-    caplimit_t *lim;
-    ck_assert_int_eq(caplimit_create(&lim, total), 0);
-    return lim;
-}
-
 /* The expected counters, compared field by field. */
 static void expect(const caplimit_t *lim, const struct caplimit_counters *want, int line)
 {
@@ -52,7 +42,7 @@ static struct caplimit_counters current(const caplimit_t *lim)
 
 START_TEST(test_R19_einval)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct caplimit_counters c;
 
     ck_assert_int_eq(caplimit_counters(NULL, &c), EINVAL);
@@ -75,7 +65,7 @@ static void *exit_holding(void *arg)
 
 START_TEST(test_R19_scripted_sequence)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct caplimit_counters want, c;
     struct harness_waiter w1, w2, w3, w4;
     struct timespec past = { 0, 0 };
@@ -164,7 +154,7 @@ END_TEST
 /* wait_ns_total sums the waits, wait_ns_max is the longest. */
 START_TEST(test_R19_wait_ns)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     struct caplimit_counters c1, c2;
     struct timespec until;
@@ -207,7 +197,7 @@ static int fail_all(void)
 /* EINVAL, EDEADLK, ENOMEM and EOVERFLOW count nowhere. */
 START_TEST(test_R19_errors_count_nowhere)
 {
-    caplimit_t *lim = make(100);
+    caplimit_t *lim = harness_make(100);
     struct caplimit_counters want;
     struct timespec bad = { 0, -1 }, ok = harness_deadline_ms(1000);
     struct harness_waiter q;
@@ -300,7 +290,7 @@ END_TEST
 #ifndef UNDER_TSAN
 START_TEST(test_R19_cancelled_after_grant_counts_cancelled_only)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w, next;
     struct caplimit_counters want;
 
@@ -339,7 +329,7 @@ END_TEST
 START_TEST(test_R19_cancel_racing_grant_counts_once)
 {
     enum { ROUNDS = 200 };
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct caplimit_counters c;
     unsigned long granted = 0, cancelled = 0;
     int round;
@@ -379,7 +369,7 @@ END_TEST
  * turned on counted nowhere. */
 START_TEST(test_R19_reentry_counts_at_once)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct caplimit_counters want;
 
     memset(&want, 0, sizeof want);
@@ -451,7 +441,7 @@ START_TEST(test_R19_one_counter_per_call_under_load)
 
     memset(&t, 0, sizeof t);
     pthread_mutex_init(&t.lock, NULL);
-    t.lim = make(2);
+    t.lim = harness_make(2);
     for (i = 0; i < 6; i++)
         harness_spawn(&th[i], tally_main, &t);
     for (i = 0; i < 6; i++)

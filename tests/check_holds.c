@@ -10,16 +10,9 @@
 #include <stdint.h>
 #include <string.h>
 
-static caplimit_t *make(size_t total)
-{
-    caplimit_t *lim;
-    ck_assert_int_eq(caplimit_create(&lim, total), 0);
-    return lim;
-}
-
 START_TEST(test_R20_null_answers_zero)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     int obj;
 
     ck_assert_int_eq(caplimit_holds(NULL), 0);
@@ -35,7 +28,7 @@ END_TEST
 
 START_TEST(test_R20_thread_holds_one_then_zero)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
 
     ck_assert_int_eq(caplimit_holds(lim), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -52,7 +45,7 @@ END_TEST
 
 START_TEST(test_R20_object_holds_one_then_zero)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     int a, b;
 
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &a), 0);
@@ -69,7 +62,7 @@ END_TEST
 /* R2: a thread borrower is never an object borrower with the same bits. */
 START_TEST(test_R20_thread_and_object_are_distinct)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     const void *same_bits = (const void *)(uintptr_t)pthread_self();
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -101,7 +94,7 @@ static void *peek_main(void *arg)
  * every thread. */
 START_TEST(test_R20_per_thread_answer)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     struct peek p;
     pthread_t t;
     int obj;
@@ -124,7 +117,7 @@ END_TEST
 /* A queued borrower does not hold; once granted it does. */
 START_TEST(test_R20_queued_borrower_does_not_hold)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     int obj;
 
@@ -147,7 +140,7 @@ END_TEST
 /* Refused acquires leave nothing held. */
 START_TEST(test_R20_refused_acquires_hold_nothing)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct timespec soon = harness_deadline_ms(10);
     int obj, other;
 
@@ -170,7 +163,7 @@ END_TEST
 
 START_TEST(test_R20_per_limiter)
 {
-    caplimit_t *a = make(1), *b = make(1);
+    caplimit_t *a = harness_make(1), *b = harness_make(1);
     int obj;
 
     ck_assert_int_eq(caplimit_acquire(a), 0);
@@ -189,7 +182,7 @@ END_TEST
 /* Under R21 a holder at any level holds, until the last release. */
 START_TEST(test_R20_levels_hold_until_last_release)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     int obj;
 
     ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
@@ -212,7 +205,7 @@ END_TEST
 /* Inside a CAPLIMIT_WITH block the thread holds; after it, not. */
 START_TEST(test_R20_with_block)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     int rc, inside = -1;
 
     CAPLIMIT_WITH(lim, rc) {
@@ -235,7 +228,7 @@ static int count_and_fail(void)
 
 START_TEST(test_R20_no_allocation)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     int obj, other;
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);

@@ -13,26 +13,9 @@
 #include <stdlib.h>
 
 #define TEN_S 10000000000ULL
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-
-static caplimit_t *make(size_t total)
-{
-    caplimit_t *lim;
-    ck_assert_int_eq(caplimit_create(&lim, total), 0);
-    return lim;
-}
-
-static long ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
 START_TEST(test_R17_set_policy_einval)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
 
     ck_assert_int_eq(caplimit_set_policy(NULL, CAPLIMIT_POLICY_FIFO, 0), EINVAL);
     ck_assert_int_eq(caplimit_set_policy(lim, (enum caplimit_policy)2, 0), EINVAL);
@@ -52,7 +35,7 @@ END_TEST
  * both, and the waiter always gets it in the end. */
 START_TEST(test_R17_young_head_may_be_bypassed)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     int newcomer, round, wins = 0;
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
@@ -93,7 +76,7 @@ END_TEST
  * free (it is not handed to the head) and a newcomer takes it. */
 START_TEST(test_R17_young_head_bypassed_while_head_stalled)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     struct caplimit_counters c;
     int newcomer;
@@ -129,7 +112,7 @@ END_TEST
 /* A woken waiter that loses the race keeps its place ahead of the others. */
 START_TEST(test_R17_woken_waiter_keeps_its_place)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w1, w2;
     int newcomer;
 
@@ -157,7 +140,7 @@ END_TEST
  * at once (R5) even if it cannot run, and newcomers are refused. */
 START_TEST(test_R17_old_head_never_bypassed)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     int newcomer, round;
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 1), 0);
@@ -194,7 +177,7 @@ END_TEST
  * is stalled: TSan's pthread_create waits for the stalled thread.) */
 START_TEST(test_R17_head_ages_past_bypass)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     struct timespec t0, soon;
     int newcomer;
@@ -206,7 +189,7 @@ START_TEST(test_R17_head_ages_past_bypass)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
-    POLL_UNTIL(ms_since(&t0) > 100);
+    POLL_UNTIL(harness_ms_since(&t0) > 100);
     /* 0: the release left the token free; 1: the head was already old at
      * the release (a slow machine) and was handed the token */
     ck_assert_uint_le(caplimit_borrowed_tokens(lim), 1);
@@ -323,7 +306,7 @@ START_TEST(test_R17_capacity_never_exceeded_under_load)
     struct loader th[8];
     struct caplimit_counters c;
 
-    ld.lim = make(3);
+    ld.lim = harness_make(3);
     ld.cap = 3;
     ld.quota = 400;
     ld.until_ms = 30000;
@@ -346,7 +329,7 @@ START_TEST(test_R17_switching_under_load)
     struct load ld = { 0 };
     struct loader th[6];
 
-    ld.lim = make(2);
+    ld.lim = harness_make(2);
     ld.cap = 2;
     ld.quota = 300;
     ld.until_ms = 30000;
@@ -366,7 +349,7 @@ START_TEST(test_R17_no_waiter_starves)
     struct loader th[6];
     struct caplimit_counters c;
 
-    ld.lim = make(1);
+    ld.lim = harness_make(1);
     ld.cap = 1;
     ld.quota = 300;
     ld.until_ms = 20000;
@@ -392,7 +375,7 @@ static int count_rc(struct harness_waiter *w, int n, int rc)
 static void rise_case(enum caplimit_policy policy)
 {
     enum { M = 6 };
-    caplimit_t *lim = make(0);
+    caplimit_t *lim = harness_make(0);
     struct harness_waiter w[M];
     int i;
 
@@ -436,7 +419,7 @@ END_TEST
 
 START_TEST(test_R17_switch_to_fifo_hands_off_at_once)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     int newcomer;
 
@@ -463,7 +446,7 @@ END_TEST
 
 START_TEST(test_R17_switch_to_throughput_at_once)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     int newcomer;
 
@@ -499,7 +482,7 @@ END_TEST
 
 START_TEST(test_R17_timed_waits_under_throughput)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w[2];
     struct caplimit_counters c;
     struct timespec past = { 0, 0 };
@@ -532,7 +515,7 @@ END_TEST
 /* A timed-out head leaves; with a free token the next waiter takes it. */
 START_TEST(test_R17_head_times_out_next_takes)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter a, b;
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
@@ -567,7 +550,7 @@ static void *cancel_victim(void *arg)
 
 START_TEST(test_R17_cancel_under_throughput)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct caplimit_counters c;
     pthread_t t;
     void *ret;

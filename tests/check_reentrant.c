@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static caplimit_t *make(size_t total)
-{
-    caplimit_t *lim;
-    ck_assert_int_eq(caplimit_create(&lim, total), 0);
-    return lim;
-}
-
 static struct caplimit_counters counters(const caplimit_t *lim)
 {
     struct caplimit_counters c;
@@ -67,7 +60,7 @@ static size_t level_of(const caplimit_t *lim, pthread_t t, const void *obj)
 
 START_TEST(test_R21_off_by_default)
 {
-    caplimit_t *lim = make(3);
+    caplimit_t *lim = harness_make(3);
     struct caplimit_counters c;
     int obj, v;
 
@@ -92,7 +85,7 @@ END_TEST
  * threads wait; levels count; the token goes back only at level 0. */
 START_TEST(test_R21_any_variant_reenters_when_full)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     struct harness_waiter w;
     struct caplimit_counters c;
     struct timespec past = { 0, 0 };
@@ -147,7 +140,7 @@ END_TEST
 START_TEST(test_R21_token_goes_to_head_in_order)
 {
     enum { N = 4 };
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w[N];
     int i;
 
@@ -184,7 +177,7 @@ END_TEST
 /* R3 still applies to a queued borrower. */
 START_TEST(test_R21_queued_borrower_edeadlk)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     struct timespec soon = harness_deadline_ms(1000);
     int obj, other;
@@ -221,7 +214,7 @@ static void set_level(caplimit_t *lim, struct cl_key key, size_t level)
 
 START_TEST(test_R21_eoverflow_at_size_max)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     struct caplimit_counters before, after;
     int obj, v;
 
@@ -262,7 +255,7 @@ END_TEST
 
 START_TEST(test_R21_turn_off_above_level_one_ebusy)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     int obj;
 
     ck_assert_int_eq(caplimit_set_reentrant(NULL, 1), EINVAL);
@@ -299,7 +292,7 @@ START_TEST(test_R21_any_nonzero_turns_on)
     size_t i;
 
     for (i = 0; i < sizeof ons / sizeof ons[0]; i++) {
-        caplimit_t *lim = make(1);
+        caplimit_t *lim = harness_make(1);
         ck_assert_int_eq(caplimit_set_reentrant(lim, ons[i]), 0);
         ck_assert_int_eq(caplimit_acquire(lim), 0);
         ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -313,7 +306,7 @@ END_TEST
 
 START_TEST(test_R21_reentry_on_closed_ecanceled)
 {
-    caplimit_t *lim = make(2);
+    caplimit_t *lim = harness_make(2);
     struct caplimit_counters c;
     int obj, v;
 
@@ -377,7 +370,7 @@ static void *nest_main(void *arg)
 
 START_TEST(test_R21_with_nests_three_deep)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
     struct nest n;
     pthread_t t;
@@ -417,7 +410,7 @@ END_TEST
  * the next waiter gets the token at the holder's level 0. */
 START_TEST(test_R21_cancel_queued_waiter)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct harness_waiter a, b;
     struct caplimit_counters c;
 
@@ -473,7 +466,7 @@ static void *two_main(void *arg)
 
 START_TEST(test_R21_holder_cancelled_while_queued_elsewhere)
 {
-    caplimit_t *a = make(1), *b = make(0);
+    caplimit_t *a = harness_make(1), *b = harness_make(0);
     struct two t = { a, b, 0 };
     struct caplimit_counters ca, cb;
     pthread_t th;

@@ -19,16 +19,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-
-static caplimit_t *make(size_t total)
-{
-    caplimit_t *lim;
-    ck_assert_int_eq(caplimit_create(&lim, total), 0);
-    return lim;
-}
-
 static struct caplimit_counters counters(const caplimit_t *lim)
 {
     struct caplimit_counters c;
@@ -128,7 +118,7 @@ static void check_fresh_threads(caplimit_t *lim)
 
 static void exit_case(enum ending how)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct holder h = { lim, how, 0, 0 };
     struct harness_waiter w;
     struct caplimit_counters c;
@@ -236,7 +226,7 @@ START_TEST(test_R22_several_limiters)
 
     memset(&m, 0, sizeof m);
     for (i = 0; i < NLIM; i++)
-        m.lim[i] = make(i == 0 ? 2 : 1);
+        m.lim[i] = harness_make(i == 0 ? 2 : 1);
     harness_spawn(&t, many_main, &m);
     POLL_UNTIL(LOAD(&m.ready));
     for (i = 0; i < NLIM; i++) {
@@ -305,7 +295,7 @@ static void *queued_forever(void *arg)
 
 START_TEST(test_R22_thread_holding_nothing)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct caplimit_counters c;
     pthread_t t;
     void *ret;
@@ -343,7 +333,7 @@ static void *obj_then_exit(void *arg)
 /* A thread that took a token for an object leaves it held. */
 START_TEST(test_R22_object_tokens_stay)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     pthread_t t;
 
     harness_spawn(&t, obj_then_exit, lim);
@@ -367,7 +357,7 @@ static void *take_and_end(void *arg)
  * and the limiter can be destroyed. */
 START_TEST(test_R22_exit_after_close)
 {
-    caplimit_t *lim = make(1);
+    caplimit_t *lim = harness_make(1);
     struct holder h = { lim, RETURNS, 0, 0 };
     pthread_t t;
 
@@ -388,7 +378,7 @@ END_TEST
 START_TEST(test_R22_many_threads_end_holding)
 {
     enum { T = 8, ROUNDS = 20 };
-    caplimit_t *lim = make(CAPLIMIT_INFINITE);
+    caplimit_t *lim = harness_make(CAPLIMIT_INFINITE);
     pthread_t t[T];
     int r, i;
 

@@ -60,6 +60,20 @@ int harness_past(const struct timespec *d)
     return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
+caplimit_t *harness_make(size_t total)
+{
+    caplimit_t *lim;
+    ck_assert_int_eq(caplimit_create(&lim, total), 0);
+    return lim;
+}
+
+long harness_ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
 void harness_yield(void)
 {
     sched_yield();
@@ -93,9 +107,6 @@ int harness_run(Suite *s)
 }
 
 /* ---- Helpers added for the R17..R22 suites ----------------------------- */
-
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
 int harness_variant_is_obj(enum harness_variant v)
 {

@@ -52,6 +52,15 @@ struct timespec harness_deadline_on(clockid_t clk, long ms);
 int harness_past(const struct timespec *monotonic_deadline);
 void harness_yield(void);
 
+/* Shared flags between the test thread and workers. */
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+/* A new limiter, or the test fails. */
+caplimit_t *harness_make(size_t total);
+/* Milliseconds on CLOCK_MONOTONIC since t0. */
+long harness_ms_since(const struct timespec *t0);
+
 /* Starts a thread or fails the test. */
 void harness_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 void harness_join(pthread_t t);
