@@ -11,7 +11,8 @@
  *   queue_push/queue_unlink   queue_push(), queue_unlink()
  *   make_holder, hand_off     make_holder(), hand_off()          (R5)
  *   wake_for_free, try_take   wake_for_free(), try_take()        (R17)
- *   young()                   head_is_young(): a nondeterministic choice
+ *   young()                   head_is_young(): a nondeterministic choice,
+ *                             monotonic within a critical section
  *   dispatch                  cl_dispatch()
  *   can_take_now              can_take_now()                     (R4, R17)
  *   leave_queue               leave_queue()                      (R6, R7)
@@ -24,12 +25,29 @@
  *                             caplimit_set_policy() (R17), caplimit_close()
  *                             (R18) in any order, then a last raise to
  *                             TMAX so that every waiter can finish
- *   asleep[t], signal()       pthread_cond_wait/signal on t's own condition
- *                             variable: a signal to a thread not asleep is
- *                             lost, as with pthreads
+ *   asleep[t], signal()       pthread_cond_wait/signal on t's own (per-thread)
+ *                             condition variable: a signal to a thread not
+ *                             asleep is lost, as with pthreads; one that
+ *                             reaches a later wait of t is a spurious wake-up
+ *   wake_later, wakes/nwakes  wake_later() and lim->wakes: dispatch queues
+ *                             the signals under the lock (pending[t]++), or
+ *                             sends one at once when WAKE_BATCH are queued
+ *   unlock(), deliver()       cl_unlock(): the queued signals are taken with
+ *                             the lock and sent after it is dropped, one step
+ *                             each, so any number of other steps (another
+ *                             thread's wait ending, timing out, being
+ *                             cancelled, a new wait, the thread's exit) may
+ *                             come before each one; pending[t]-- after each
+ *   wake_now()                wake_now() in sleep_once(): a waiter whose own
+ *                             dispatch queued signals sends them before it
+ *                             sleeps, under the lock
+ *   gone[t]                   t's exit: give_back_all() waits for
+ *                             pending[t] == 0, then the record is gone; no
+ *                             signal may reach a gone thread (no use after
+ *                             free of its condition variable)
  * Not modelled: the borrower set's hashing (held[] stands for it), R3/R21
- * re-entry, R22, counters, ENOMEM, the clocks (a timed waiter may time out
- * at any moment, also after it was signalled).
+ * re-entry, R22's give-back, counters, ENOMEM, the clocks (a timed waiter
+ * may time out at any moment, also after it was signalled).
  *
  * Properties (assertions; spin also reports any invalid end state):
  *   P1 capacity (R8): a token is granted only when borrowed < total
@@ -44,18 +62,18 @@
  *      non-empty queue implies borrowed >= total; under THROUGHPUT the free
  *      tokens are at most the WOKEN waiters, or every queued waiter is
  *      WOKEN (min(free, queued) <= nwoken); nwoken counts WOKEN records
+ *   P6 deferred signals: none is left queued at an unlock (plain
+ *      pthread_mutex_unlock paths find lim->wakes empty), none reaches a
+ *      thread that has exited, none is queued twice in one batch, and at
+ *      the end every pending[t] is 0
  *
  * Configurations (see model/local.mk): -DPOLICY0=0|1 the initial policy,
  * -DSWITCH lets the controller change the policy, -DFIFO_ONLY adds the
  * ticket check, -DNT and -DROUNDS size it.  The initial total is chosen
- * from 0..TMAX.
- *
- * -DFIX_QUEUE_DISPATCH adds cl_dispatch() right after queue_push() in
- * wait_in_queue().  Without it (the code as it is) P5 fails under
- * THROUGHPUT: the head is WOKEN while young (more free tokens than
- * waiters), turns old, a newcomer queues WAITING behind it, the head takes
- * one token and nobody wakes the newcomer beside the other (review F6).
- * Once lib/queue.c has the fix, make this part unconditional.
+ * from 0..TMAX.  -DWAKE_BATCH=1 makes the batch fill up, so the signals
+ * after the first of a dispatch go out under the lock.  -DOBJECT_RELEASE
+ * lets the controller release thread 0's token (any thread may release an
+ * object borrower's, R2), also between its grant and its return.
  *
  * Seeding a bug (each must make spin fail; `make check-model-bugs` does it):
  *   -DBUG=1  AnyIO's over-grant: hand_off unlinks and signals the head but
@@ -69,9 +87,19 @@
  *            skips it for ever -> invalid end state (a lost wake-up).
  *   -DBUG=4  wake_for_free wakes one waiter fewer than the free tokens
  *            -> P5 fails under THROUGHPUT.
- *   -DOBJECT_RELEASE  lets the controller release thread 0's token as an
- *            object borrower may be released by any thread: on_cancel after
- *            the grant then removes an entry that is gone (review F1).
+ *   -DBUG=5  with -DOBJECT_RELEASE (the controller releases thread 0's
+ *            token, as any thread may release an object borrower's): the old
+ *            on_cancel after the grant removes an entry that is gone
+ *            (review F1; on_cancel now gives back only its own grant).
+ *   -DBUG=6  wake_now() forgets the signals (the lost wake-up it prevents):
+ *            a waiter's own dispatch (on queueing, or in try_take) grants or
+ *            wakes others, then it sleeps and the signals are never sent
+ *            -> invalid end state.
+ *   -DBUG=7  the thread's exit does not wait for pending[t] == 0 -> a late
+ *            signal reaches a gone thread (use after free) -> P6 fails.
+ *   -DBUG=8  cl_unlock lowers pending[t] before it signals -> the same.
+ *   -DBUG=9  no cl_dispatch() after queue_push() (review F6, before its
+ *            fix) -> P5 fails under THROUGHPUT.
  */
 
 #ifndef NT
@@ -91,6 +119,9 @@
 #endif
 #ifndef BUG
 #define BUG 0
+#endif
+#ifndef WAKE_BATCH
+#define WAKE_BATCH 8            /* CL_WAKE_BATCH */
 #endif
 
 #define FIFO 0
@@ -132,14 +163,20 @@ byte ticket[NT];
 byte next_ticket = 1;
 byte last_ticket;
 byte ndone;
+byte wakes;                     /* lim->wakes: a bit per target thread */
+byte nwakes;
+byte pending[NT];               /* cl_thread.pending */
+bit gone[NT];                   /* the thread has exited */
 
 #define FREE (total > borrowed -> total - borrowed : 0)
 
+/* Time only moves on: a head found old stays old until the unlock (the
+ * head never changes between two calls in one critical section). */
 inline young()
 {
     if
-    :: y = 1
-    :: y = 0
+    :: !aged -> y = 1
+    :: y = 0; aged = 1
     fi
 }
 
@@ -165,12 +202,98 @@ inline check_inv()
                                         : (FREE <= nwoken || qlen == nwoken)));
 #endif
     i = 0;
-    c = 0
+    c = 0;
+    aged = 0
 }
 
 inline signal(t)
 {
+    assert(!gone[t]);           /* P6 */
     asleep[t] = 0
+}
+
+inline wake_later(t)
+{
+    if
+    :: nwakes == WAKE_BATCH -> signal(t)
+    :: else ->
+        assert(!((wakes >> t) & 1));    /* P6 */
+        wakes = wakes | (1 << t);
+        nwakes++;
+        pending[t]++
+    fi
+}
+
+/* cl_unlock, the part under the lock: take the queued signals */
+inline unlock()
+{
+    out = wakes;
+    wakes = 0;
+    nwakes = 0
+}
+
+/* pthread_mutex_unlock alone: nothing may be left queued */
+inline plain_unlock()
+{
+    assert(wakes == 0)          /* P6 */
+}
+
+/* cl_unlock, after the unlock: each signal is a step of its own */
+inline deliver()
+{
+    do
+    :: out == 0 -> break
+    :: else ->
+#if BUG == 8
+        atomic {
+            i = 0;
+            do
+            :: (out >> i) & 1 -> break
+            :: else -> i++
+            od;
+            pending[i]--
+        };
+        atomic {
+            out = out & ~(1 << i);
+            signal(i);
+            i = 0
+        }
+#else
+        atomic {
+            i = 0;
+            do
+            :: (out >> i) & 1 -> break
+            :: else -> i++
+            od;
+            out = out & ~(1 << i);
+            signal(i);
+            pending[i]--;
+            i = 0
+        }
+#endif
+    od
+}
+
+/* sleep_once: the signals of this waiter's own dispatch go out first */
+inline wake_now()
+{
+    i = 0;
+    do
+    :: i < NT ->
+        if
+        :: (wakes >> i) & 1 ->
+#if BUG != 6
+            signal(i);
+#endif
+            pending[i]--
+        :: else
+        fi;
+        i++
+    :: else -> break
+    od;
+    wakes = 0;
+    nwakes = 0;
+    i = 0
 }
 
 inline queue_push(t)
@@ -232,7 +355,7 @@ inline hand_off()
     :: qlen > 0 && borrowed < total ->
         w = q[0];
         make_holder(w);
-        signal(w)
+        wake_later(w)
     :: else -> break
     od;
     w = 0
@@ -252,7 +375,7 @@ inline wake_for_free()
         :: state[w] == WAITING ->
             state[w] = WOKEN;
             nwoken++;
-            signal(w)
+            wake_later(w)
         :: else
         fi;
         i++
@@ -347,9 +470,16 @@ inline on_cancel(t)
     if
     :: state[t] == WAITING || state[t] == WOKEN -> leave_queue(t)
     :: state[t] == GRANTED ->
+#if BUG == 5
         assert(held[t]);        /* cl_borrowers_find must find it (F1) */
         give_back(t);
         dispatch()
+#else
+        if                      /* only our own grant: it may be gone */
+        :: held[t] -> give_back(t); dispatch()
+        :: else
+        fi
+#endif
     :: state[t] == CLOSED
     fi
 }
@@ -366,10 +496,25 @@ inline release(t)
     fi
 }
 
+/* the top of wait_in_queue's loop, under the lock: take a token if woken,
+ * leave if granted or closed, else sleep (sending our dispatch's signals) */
+inline loop_top(me)
+{
+    if
+    :: state[me] == WOKEN -> try_take(me)
+    :: else
+    fi;
+    if
+    :: state[me] == GRANTED -> r = R_OK
+    :: state[me] == CLOSED -> r = R_CANCELED
+    :: else -> wake_now(); asleep[me] = 1
+    fi
+}
+
 proctype worker(byte me)
 {
-    byte i, c, w, y, r, why, round;
-    bit timed, nowait, victim;
+    byte i, c, w, y, r, why, round, out;
+    bit timed, nowait, victim, aged;
 
     do
     :: round < ROUNDS ->
@@ -398,20 +543,27 @@ proctype worker(byte me)
                 :: else ->                              /* wait_in_queue */
                     state[me] = WAITING;
                     queue_push(me);
-                    asleep[me] = 1;
-#ifdef FIX_QUEUE_DISPATCH
-                    dispatch()                  /* review F6's fix */
+#if BUG != 9
+                    dispatch();                         /* R17: review F6 */
 #endif
+                    loop_top(me)
                 fi;
                 y = 0
             fi;
+            if
+            :: state[me] != IDLE && r != R_NONE -> state[me] = IDLE; unlock()
+            :: state[me] != IDLE && r == R_NONE   /* asleep: the wait unlocks */
+            :: else -> plain_unlock()
+            fi;
             check_inv()
         };
+        deliver();
         do
         :: r != R_NONE -> break
         :: else ->
-            /* pthread_cond_wait/clockwait: woken by a signal, by the
-             * deadline, or by pthread_cancel, at any time */
+            /* pthread_cond_wait/clockwait: woken by a signal (maybe one
+             * meant for an earlier wait), by the deadline, or by
+             * pthread_cancel, at any time */
             if
             :: !asleep[me] -> why = W_SIG
             :: timed -> asleep[me] = 0; why = W_TMO
@@ -434,27 +586,21 @@ proctype worker(byte me)
                 :: why == W_TMO && (state[me] == WAITING || state[me] == WOKEN) ->
                     leave_queue(me);
                     r = R_TIMEDOUT
-                :: else ->                              /* loop top */
-                    if
-                    :: state[me] == WOKEN -> try_take(me)
-                    :: else
-                    fi;
-                    if
-                    :: state[me] == GRANTED -> r = R_OK
-                    :: state[me] == CLOSED -> r = R_CANCELED
-                    :: else -> asleep[me] = 1
-                    fi
+                :: else -> loop_top(me)
                 fi;
                 if
-                :: r != R_NONE -> state[me] = IDLE
+                :: r != R_NONE -> state[me] = IDLE; unlock()
                 :: else
                 fi;
                 why = W_SIG;
                 check_inv()
-            }
+            };
+            deliver()
         od;
         if
-        :: r == R_OK -> atomic { release(me); check_inv() }  /* cl_release */
+        :: r == R_OK ->                                 /* cl_release */
+            atomic { release(me); unlock(); check_inv() };
+            deliver()
         :: else
         fi;
         if
@@ -466,12 +612,17 @@ proctype worker(byte me)
         nowait = 0
     :: else -> break
     od;
-    ndone++
+    /* give_back_all: the record outlives the signals on their way */
+#if BUG != 7
+    (pending[me] == 0);
+#endif
+    atomic { gone[me] = 1; ndone++ }
 }
 
 proctype controller()
 {
-    byte i, c, w, y, n;
+    byte i, c, w, y, n, out;
+    bit aged;
 
     do
     :: n < NCTL ->
@@ -510,8 +661,10 @@ proctype controller()
             :: else
             fi;
             dispatch();
+            unlock();                   /* cl_unlock (close: nothing queued) */
             check_inv()
-        }
+        };
+        deliver()
     :: n < NCTL -> n = NCTL
     :: else -> break
     od;
@@ -519,8 +672,10 @@ proctype controller()
     atomic {
         total = TMAX;
         dispatch();
+        unlock();
         check_inv()
     };
+    deliver();
     ndone++
 }
 
@@ -544,7 +699,8 @@ init
     };
     (ndone == NT + 1);
     assert(borrowed == 0 && qlen == 0 && nwoken == 0);      /* P3 */
+    assert(wakes == 0 && nwakes == 0);                      /* P6 */
     for (i : 0 .. NT - 1) {
-        assert(state[i] == IDLE && !held[i])
+        assert(state[i] == IDLE && !held[i] && pending[i] == 0)
     }
 }

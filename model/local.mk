@@ -6,7 +6,7 @@
 #                          prints SKIP and succeeds when spin is missing
 #   make check-model-bugs  seeds each known bug (-DBUG=n ...) and fails
 #                          unless spin finds a counterexample for every one
-# MODEL_FLAGS adds -D options to every run (e.g. -DFIX_QUEUE_DISPATCH).
+# MODEL_FLAGS adds -D options to every run (e.g. -DNCTL=3).
 EXTRA_DIST += model/caplimit.pml
 
 MODEL_FLAGS =
@@ -18,14 +18,21 @@ MODEL_CONFIGS = \
 	-DPOLICY0=1 \
 	-DSWITCH \
 	-DSWITCH,-DPOLICY0=1,-DNT=2,-DROUNDS=2 \
-	-DFIFO_ONLY,-DNT=2,-DROUNDS=2
+	-DFIFO_ONLY,-DNT=2,-DROUNDS=2 \
+	-DPOLICY0=1,-DWAKE_BATCH=1 \
+	-DSWITCH,-DWAKE_BATCH=1,-DNT=2,-DROUNDS=2 \
+	-DOBJECT_RELEASE,-DFIFO_ONLY
 MODEL_BUGS = \
 	-DBUG=1,-DFIFO_ONLY \
 	-DBUG=2,-DFIFO_ONLY \
 	-DBUG=2,-DFIFO_ONLY,-DNO_P5 \
-	-DBUG=3,-DPOLICY0=1,-DFIX_QUEUE_DISPATCH \
-	-DBUG=4,-DPOLICY0=1,-DFIX_QUEUE_DISPATCH \
-	-DOBJECT_RELEASE,-DFIFO_ONLY
+	-DBUG=3,-DPOLICY0=1 \
+	-DBUG=4,-DPOLICY0=1 \
+	-DBUG=5,-DOBJECT_RELEASE,-DFIFO_ONLY \
+	-DBUG=6,-DPOLICY0=1 \
+	-DBUG=7,-DFIFO_ONLY \
+	-DBUG=8,-DFIFO_ONLY \
+	-DBUG=9,-DPOLICY0=1
 
 # The shell sets want ("pass" or "fail": what each run must give) and
 # configs before it expands this.

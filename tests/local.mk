@@ -21,3 +21,4 @@ AM_TESTS_ENVIRONMENT = CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-60}; export CK_
 include $(srcdir)/tests/core.mk
 include $(srcdir)/tests/more.mk
 include $(srcdir)/tests/reliability.mk
+include $(srcdir)/tests/regress.mk
