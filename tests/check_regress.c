@@ -196,9 +196,9 @@ START_TEST(test_R17_newcomer_behind_old_woken_head)
     int newcomer;
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);  /* the head's age starts by now */
     harness_stall(w.thread);
     /* young head: both tokens stay free, the head is woken (R17); on a
      * slow machine the head may already be old and is handed one (R5) */
