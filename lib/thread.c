@@ -38,6 +38,27 @@ static pthread_key_t cl_exit_key;
 static pthread_once_t cl_exit_once = PTHREAD_ONCE_INIT;
 static int cl_exit_key_rc;
 
+/* A waker may still be about to signal our condition variable (cl_unlock):
+ * the record must outlive that signal, which takes only the waker's next
+ * few instructions.  nanosleep is a cancellation point: not here. */
+static void wait_for_signals_in_flight(struct cl_thread *t)
+{
+    struct timespec pause = { 0, 50000 };
+    unsigned spins = 0;
+    int state;
+
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    while (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) != 0) {
+        /* under real-time priorities a yield may never let a lower-priority
+         * waker run: after a few, sleep */
+        if (++spins < 64)
+            sched_yield();
+        else
+            nanosleep(&pause, NULL);
+    }
+    pthread_setcancelstate(state, NULL);
+}
+
 static void give_back_all(void *arg)
 {
     struct cl_thread *t = arg;
@@ -53,10 +74,7 @@ static void give_back_all(void *arg)
     t->cap = 0;
     t->registered = 0;
     if (t->cond_ready) {
-        /* a waker may still be about to signal us: the record must outlive
-         * that signal (it only takes the waker's next few instructions) */
-        while (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) != 0)
-            sched_yield();
+        wait_for_signals_in_flight(t);
         pthread_cond_destroy(&t->cond);
         t->cond_ready = 0;
     }
