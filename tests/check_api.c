@@ -4,7 +4,9 @@
  * The API's edges: NULL arguments of every function, caplimit_format's
  * text and snprintf convention, and CAPLIMIT_WITH.
  */
-#include "core_util.h"
+#include "harness.h"
+
+#include <string.h>
 
 static char objs[4];
 
@@ -54,10 +56,10 @@ START_TEST(test_R2_null_borrower_and_out_are_EINVAL_even_when_free)
 {
     caplimit_t *lim;
     struct timespec t = harness_deadline_ms(1000);
-    struct cu_state before;
+    struct harness_state before;
 
     ck_assert_int_eq(caplimit_create(&lim, 2), 0);
-    cu_snap(lim, &before);
+    harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, NULL), EINVAL);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, NULL), EINVAL);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, NULL, CLOCK_MONOTONIC, &t),
@@ -67,8 +69,8 @@ START_TEST(test_R2_null_borrower_and_out_are_EINVAL_even_when_free)
     ck_assert_int_eq(caplimit_counters(lim, NULL), EINVAL);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, NULL), 0);
     ck_assert_int_eq(caplimit_set_policy(lim, (enum caplimit_policy)7, 0), EINVAL);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -80,7 +82,7 @@ START_TEST(test_R1_create_reads_back_total)
     ck_assert_int_eq(caplimit_create(&lim, 7), 0);
     ck_assert_ptr_nonnull(lim);
     ck_assert_uint_eq(caplimit_total_tokens(lim), 7);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 7);
     ck_assert_int_eq(caplimit_holds(lim), 0);
     ck_assert_int_eq(caplimit_is_closed(lim), 0);
@@ -117,7 +119,7 @@ static void format_is(caplimit_t *lim, const char *expect)
 START_TEST(test_R10_format_text_and_snprintf_convention)
 {
     caplimit_t *lim;
-    struct cu_worker w[3];
+    struct harness_waiter w[3];
     char expect[128];
     int i;
 
@@ -131,8 +133,8 @@ START_TEST(test_R10_format_text_and_snprintf_convention)
 
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
     for (i = 0; i < 3; i++) {
-        cu_init(&w[i], lim, CU_OBJ, &objs[1 + i], 0);
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[1 + i], 0);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     snprintf(expect, sizeof expect, "<caplimit at %p, 2/2 with 3 waiting>", (void *)lim);
     format_is(lim, expect);
@@ -167,7 +169,7 @@ START_TEST(test_R9_WITH_runs_once_and_releases_on_fall_through)
     }
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(ran, 1);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_holds(lim), 0);
 
     for (i = 0; i < 3; i++) {
@@ -177,7 +179,7 @@ START_TEST(test_R9_WITH_runs_once_and_releases_on_fall_through)
         ck_assert_int_eq(rc, 0);
     }
     ck_assert_int_eq(ran, 4);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -193,13 +195,13 @@ START_TEST(test_R9_WITH_releases_on_break_and_continue)
         break;
     }
     ck_assert_int_eq(ran, 1);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     CAPLIMIT_WITH(lim, rc) {
         ran++;
         continue;
     }
     ck_assert_int_eq(ran, 2);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     for (i = 0; i < 3; i++) {
         CAPLIMIT_WITH(lim, rc) {
             if (i == 1)
@@ -232,7 +234,7 @@ START_TEST(test_R9_WITH_releases_on_return_and_goto)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(with_return(lim, &ran), 42);
     ck_assert_int_eq(ran, 1);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
 
     ran = 0;
     CAPLIMIT_WITH(lim, rc) {
@@ -245,7 +247,7 @@ START_TEST(test_R9_WITH_releases_on_return_and_goto)
 out:
     ck_assert_int_eq(ran, 1);
     ck_assert_int_eq(rc, 0);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -266,7 +268,7 @@ START_TEST(test_R3_WITH_reports_error_and_skips_block)
     ck_assert_int_eq(ran, 0);
     /* the token held before the block is still held */
     ck_assert_int_eq(caplimit_holds(lim), 1);
-    cu_assert_counts(lim, 1, 0);
+    harness_assert_counts(lim, 1, 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
 
     rc = -1;
@@ -282,7 +284,7 @@ START_TEST(test_R3_WITH_reports_error_and_skips_block)
     }
     ck_assert_int_eq(rc, ECANCELED);
     ck_assert_int_eq(ran, 0);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -311,8 +313,8 @@ START_TEST(test_R9_WITH_nested_on_two_limiters)
         ck_assert_int_eq(caplimit_holds(a), 1);
     }
     ck_assert_int_eq(inner, 1);
-    cu_assert_counts(a, 0, 0);
-    cu_assert_counts(b, 0, 0);
+    harness_assert_counts(a, 0, 0);
+    harness_assert_counts(b, 0, 0);
 
     /* leaving both at once */
     CAPLIMIT_WITH(a, ra) {
@@ -323,8 +325,8 @@ START_TEST(test_R9_WITH_nested_on_two_limiters)
     }
 both:
     ck_assert_int_eq(inner, 2);
-    cu_assert_counts(a, 0, 0);
-    cu_assert_counts(b, 0, 0);
+    harness_assert_counts(a, 0, 0);
+    harness_assert_counts(b, 0, 0);
     ck_assert_int_eq(caplimit_destroy(a), 0);
     ck_assert_int_eq(caplimit_destroy(b), 0);
 }
@@ -334,19 +336,19 @@ END_TEST
 START_TEST(test_R5_WITH_exit_hands_off_to_waiter)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
     int rc = -1;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
-    cu_init(&w, lim, CU_OBJ, &objs[0], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], 1);
     CAPLIMIT_WITH(lim, rc) {
-        cu_queue(&w, 1);
+        harness_waiter_queue(&w, 1);
     }
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[0]), 1);
-    cu_assert_counts(lim, 1, 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
-    cu_finish(&w);
+    harness_assert_counts(lim, 1, 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    harness_waiter_finish(&w);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST

@@ -4,24 +4,19 @@
  * R7: the waiting acquires are cancellation points; no token is lost and
  * no record stays behind, whenever the cancellation lands.
  */
-#include "core_util.h"
+#include "harness.h"
+
+#include <stdatomic.h>
+#include <string.h>
 
 static char objs[8];
-static const enum cu_op waiting_ops[4] = { CU_ACQUIRE, CU_UNTIL, CU_OBJ, CU_OBJ_UNTIL };
-
-static void join_cancelled(pthread_t t)
-{
-    void *ret = NULL;
-    ck_assert_int_eq(pthread_join(t, &ret), 0);
-    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
-}
 
 /* Nothing of the cancelled borrower stays: the limiter works as new. */
 static void assert_clean(caplimit_t *lim, size_t borrowed)
 {
     struct caplimit_counters c;
 
-    cu_assert_counts(lim, borrowed, 0);
+    harness_assert_counts(lim, borrowed, 0);
     ck_assert_int_eq(caplimit_counters(lim, &c), 0);
     ck_assert_uint_eq(c.abandoned, 0);       /* R22 had nothing to rescue */
 }
@@ -29,18 +24,18 @@ static void assert_clean(caplimit_t *lim, size_t borrowed)
 START_TEST(test_R7_cancel_while_queued)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (i = 0; i < 4; i++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        cu_init(&w, lim, waiting_ops[i], &objs[1], 1);
+        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], 1);
         w.clock = i % 2 ? CLOCK_REALTIME : CLOCK_MONOTONIC;
-        cu_queue(&w, 1);
+        harness_waiter_queue(&w, 1);
         ck_assert_int_eq(pthread_cancel(w.thread), 0);
-        join_cancelled(w.thread);
-        ck_assert_int_eq(cu_rc(&w), CU_PENDING);
+        harness_join_cancelled(w.thread);
+        ck_assert_int_eq(harness_waiter_rc(&w), HARNESS_RC_PENDING);
         assert_clean(lim, 1);
         ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[1]), 0);
         /* the borrower's record is gone: it may come back */
@@ -57,24 +52,24 @@ END_TEST
 START_TEST(test_R7_cancel_in_the_middle_keeps_fifo)
 {
     caplimit_t *lim;
-    struct cu_worker w[3];
+    struct harness_waiter w[3];
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 3; i++) {
-        cu_init(&w[i], lim, i == 1 ? CU_ACQUIRE : CU_OBJ, &objs[1 + i], 1);
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_init(&w[i], lim, i == 1 ? HARNESS_PLAIN : HARNESS_OBJ, &objs[1 + i], 1);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(pthread_cancel(w[1].thread), 0);
-    join_cancelled(w[1].thread);
-    cu_assert_counts(lim, 1, 2);
+    harness_join_cancelled(w[1].thread);
+    harness_assert_counts(lim, 1, 2);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w[0]), 0);
-    ck_assert_int_eq(cu_rc(&w[2]), CU_PENDING);
-    cu_finish(&w[0]);
-    ck_assert_int_eq(cu_wait_rc(&w[2]), 0);
-    cu_finish(&w[2]);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[0]), 0);
+    ck_assert_int_eq(harness_waiter_rc(&w[2]), HARNESS_RC_PENDING);
+    harness_waiter_finish(&w[0]);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[2]), 0);
+    harness_waiter_finish(&w[2]);
     assert_clean(lim, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -84,7 +79,7 @@ END_TEST
 
 struct r7_entry {
     caplimit_t *lim;
-    enum cu_op op;
+    enum harness_variant op;
     const void *obj;
     atomic_int ready, cancelled, returned, reached;
     int rc;
@@ -109,10 +104,10 @@ static void *r7_entry_main(void *arg)
     struct timespec t = harness_deadline_ms(600000);
 
     r7_make_pending(a);
-    a->rc = cu_acquire(a->lim, a->op, a->obj, CLOCK_MONOTONIC, &t);
+    a->rc = harness_acquire_at(a->lim, a->op, a->obj, CLOCK_MONOTONIC, &t);
     atomic_store(&a->returned, 1);
     if (a->rc == 0)
-        cu_release(a->lim, a->op, a->obj);
+        harness_release_variant(a->lim, a->op, a->obj);
     return NULL;
 }
 
@@ -138,12 +133,12 @@ START_TEST(test_R7_pending_cancellation_acts_before_anything_is_taken)
 
             memset(&a, 0, sizeof a);
             a.lim = lim;
-            a.op = waiting_ops[i];
+            a.op = harness_waiting_variants[i];
             a.obj = &objs[2];
             r7_cancel_pending(&a, &t, r7_entry_main);
-            join_cancelled(t);
+            harness_join_cancelled(t);
             ck_assert_int_eq(atomic_load(&a.returned), 0);
-            cu_assert_counts(lim, 0, 0);
+            harness_assert_counts(lim, 0, 0);
             ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[2]), 0);
             ck_assert_int_eq(caplimit_counters(lim, &c), 0);
             /* nothing was granted and given back behind our back */
@@ -197,7 +192,7 @@ START_TEST(test_R7_nowait_and_the_others_are_not_cancellation_points)
     a.lim = lim;
     a.obj = &objs[2];
     r7_cancel_pending(&a, &t, r7_not_points_main);
-    join_cancelled(t);
+    harness_join_cancelled(t);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(atomic_load(&a.reached), 1);
     ck_assert_int_eq(atomic_load(&a.returned), 0);
@@ -211,38 +206,39 @@ END_TEST
 
 #define R7_RACE_ROUNDS 400
 
-static void r7_race(enum cu_op op, int with_second)
+static void r7_race(enum harness_variant op, int with_second)
 {
     caplimit_t *lim;
     int i, cancelled = 0;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (i = 0; i < R7_RACE_ROUNDS; i++) {
-        struct cu_worker w, second;
-        void *ret = NULL;
+        struct harness_waiter w, second;
+        int rc;
 
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        cu_init(&w, lim, op, &objs[1], 0);
-        cu_queue(&w, 1);
+        harness_waiter_init(&w, lim, op, &objs[1], 0);
+        w.clock = CLOCK_MONOTONIC;
+        harness_waiter_queue(&w, 1);
         if (with_second) {
-            cu_init(&second, lim, CU_OBJ, &objs[2], 1);
-            cu_queue(&second, 2);
+            harness_waiter_init(&second, lim, HARNESS_OBJ, &objs[2], 1);
+            harness_waiter_queue(&second, 2);
         }
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
         ck_assert_int_eq(pthread_cancel(w.thread), 0);
-        ck_assert_int_eq(pthread_join(w.thread, &ret), 0);
-        if (ret == PTHREAD_CANCELED) {
+        rc = harness_waiter_join(&w);
+        if (rc == HARNESS_RC_CANCELLED) {
             cancelled++;
         } else {
-            ck_assert_int_eq(cu_rc(&w), 0);
-            ck_assert_int_eq(atomic_load(&w.done), 1);
+            ck_assert_int_eq(rc, 0);
+            ck_assert_int_eq(LOAD(&w.done), 1);
         }
         ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[1]), 0);
         if (with_second) {
             /* the token went on to the next in line */
-            ck_assert_int_eq(cu_wait_rc(&second), 0);
+            ck_assert_int_eq(harness_waiter_wait_rc(&second), 0);
             assert_clean(lim, 1);
-            cu_finish(&second);
+            harness_waiter_finish(&second);
         }
         assert_clean(lim, 0);
         ck_assert_int_eq(caplimit_acquire_nowait(lim), 0);
@@ -265,15 +261,15 @@ static void r7_race(enum cu_op op, int with_second)
 
 START_TEST(test_R7_cancel_at_hand_off_loses_no_token_object)
 {
-    r7_race(CU_OBJ, 0);
-    r7_race(CU_OBJ_UNTIL, 1);
+    r7_race(HARNESS_OBJ, 0);
+    r7_race(HARNESS_OBJ_UNTIL, 1);
 }
 END_TEST
 
 START_TEST(test_R7_cancel_at_hand_off_loses_no_token_thread)
 {
-    r7_race(CU_ACQUIRE, 0);
-    r7_race(CU_UNTIL, 1);
+    r7_race(HARNESS_PLAIN, 0);
+    r7_race(HARNESS_UNTIL, 1);
 }
 END_TEST
 

@@ -8,10 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const enum harness_variant waiting_variants[] = {
-    HARNESS_PLAIN, HARNESS_UNTIL, HARNESS_OBJ, HARNESS_OBJ_UNTIL
-};
-
 static void wakes_every_variant(enum caplimit_policy policy)
 {
     caplimit_t *lim = harness_make(1);
@@ -23,7 +19,7 @@ static void wakes_every_variant(enum caplimit_policy policy)
     ck_assert_int_eq(caplimit_set_policy(lim, policy, 0), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &held), 0);
     for (i = 0; i < 4; i++) {
-        harness_waiter_start(&w[i], lim, waiting_variants[i], &w[i], 600000, 0);
+        harness_waiter_start(&w[i], lim, harness_waiting_variants[i], &w[i], 600000, 0);
         POLL_UNTIL(caplimit_threads_waiting(lim) == (size_t)i + 1);
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -231,9 +227,7 @@ START_TEST(test_R18_borrowers_keep_tokens)
     struct caplimit_statistics st;
     int obj;
 
-    memset(&other, 0, sizeof other);
-    other.lim = lim;
-    other.rc = HARNESS_RC_PENDING;
+    harness_waiter_init(&other, lim, HARNESS_PLAIN, NULL, 1);
     harness_spawn(&other.thread, release_later, &other);
     POLL_UNTIL(harness_waiter_rc(&other) == 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -360,9 +354,7 @@ START_TEST(test_R18_with_block_holder_survives_close)
     caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
 
-    memset(&w, 0, sizeof w);
-    w.lim = lim;
-    w.rc = HARNESS_RC_PENDING;
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
     harness_spawn(&w.thread, with_holder, &w);
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
     ck_assert_int_eq(caplimit_close(lim), 0);
@@ -493,7 +485,7 @@ START_TEST(test_R18_close_then_destroy_retry_loop)
         if (held)
             ck_assert_int_eq(caplimit_acquire(lim), 0);
         for (i = 0; i < N; i++)
-            harness_waiter_start(&w[i], lim, waiting_variants[i % 4], &w[i], 600000, 0);
+            harness_waiter_start(&w[i], lim, harness_waiting_variants[i % 4], &w[i], 600000, 0);
         POLL_UNTIL(caplimit_threads_waiting(lim) == N);
         if (held)
             ck_assert_int_eq(caplimit_release(lim), 0);

@@ -33,13 +33,6 @@ static void expect(const caplimit_t *lim, const struct caplimit_counters *want, 
 }
 #define EXPECT(lim, want) expect((lim), (want), __LINE__)
 
-static struct caplimit_counters current(const caplimit_t *lim)
-{
-    struct caplimit_counters c;
-    ck_assert_int_eq(caplimit_counters(lim, &c), 0);
-    return c;
-}
-
 START_TEST(test_R19_einval)
 {
     caplimit_t *lim = harness_make(1);
@@ -94,7 +87,7 @@ START_TEST(test_R19_scripted_sequence)
     ck_assert_int_eq(harness_waiter_join(&w1), ETIMEDOUT);
     want.timed_out = 2;
     EXPECT(lim, &want);
-    c = current(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.wait_ns_total, 0);   /* timed-out waits do not count */
     ck_assert_uint_eq(c.wait_ns_max, 0);
 
@@ -120,7 +113,7 @@ START_TEST(test_R19_scripted_sequence)
     ck_assert_int_eq(harness_waiter_join(&w2), 0);
     want.granted_after_wait = 2;
     EXPECT(lim, &want);
-    c = current(lim);
+    c = harness_counters(lim);
     ck_assert_uint_gt(c.wait_ns_total, 0);
     ck_assert_uint_gt(c.wait_ns_max, 0);
     ck_assert_uint_le(c.wait_ns_max, c.wait_ns_total);
@@ -143,7 +136,7 @@ START_TEST(test_R19_scripted_sequence)
     ck_assert_int_eq(caplimit_acquire_nowait(lim), ECANCELED);
     want.closed_out = 2;
     EXPECT(lim, &want);
-    c = current(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.wait_ns_total, total_after_one);
 
     harness_assert_no_worker_failures();
@@ -167,7 +160,7 @@ START_TEST(test_R19_wait_ns)
     POLL_UNTIL(harness_past(&until));
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w), 0);
-    c1 = current(lim);
+    c1 = harness_counters(lim);
     ck_assert_uint_eq(c1.granted_after_wait, 1);
     ck_assert_uint_ge(c1.wait_ns_total, 20000000ULL);
     ck_assert_uint_eq(c1.wait_ns_max, c1.wait_ns_total);
@@ -178,7 +171,7 @@ START_TEST(test_R19_wait_ns)
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w), 0);
-    c2 = current(lim);
+    c2 = harness_counters(lim);
     ck_assert_uint_eq(c2.granted_after_wait, 2);
     ck_assert_uint_gt(c2.wait_ns_total, c1.wait_ns_total);
     ck_assert_uint_ge(c2.wait_ns_max, c1.wait_ns_max);
@@ -275,14 +268,6 @@ START_TEST(test_R19_errors_count_nowhere)
 }
 END_TEST
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 /* A waiter granted, then cancelled before it returned, counts as
  * cancelled only: the token it was handed goes back to the next.  The
  * cancellation unwinds from a signal handler, which TSan cannot follow:
@@ -314,8 +299,7 @@ START_TEST(test_R19_cancelled_after_grant_counts_cancelled_only)
     want.cancelled = 1;
     want.max_threads_waiting = 2;
     EXPECT(lim, &want);
-    harness_waiter_go(&next);
-    ck_assert_int_eq(harness_waiter_join(&next), 0);
+    ck_assert_int_eq(harness_waiter_finish(&next), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -354,7 +338,7 @@ START_TEST(test_R19_cancel_racing_grant_counts_once)
         ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
         ck_assert_int_eq(caplimit_acquire_nowait(lim), 0);
     }
-    c = current(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.granted_after_wait, granted);
     ck_assert_uint_eq(c.cancelled, cancelled);
     ck_assert_uint_eq(c.granted_at_once, ROUNDS + 1);
@@ -447,7 +431,7 @@ START_TEST(test_R19_one_counter_per_call_under_load)
     for (i = 0; i < 6; i++)
         harness_join(th[i]);
     harness_assert_no_worker_failures();
-    c = current(t.lim);
+    c = harness_counters(t.lim);
     ck_assert_uint_eq(t.calls, 6 * 300);
     ck_assert_uint_eq(c.granted_at_once + c.granted_after_wait, t.ok);
     ck_assert_uint_eq(c.would_block, t.wb);

@@ -3,9 +3,11 @@
  *
  * R6 deadlines on both clocks, and R13: signals do not end a wait.
  */
-#include "core_util.h"
+#include "harness.h"
 
 #include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
 
 static char objs[8];
 static const clockid_t clocks[2] = { CLOCK_REALTIME, CLOCK_MONOTONIC };
@@ -29,7 +31,7 @@ START_TEST(test_R6_past_deadline_succeeds_when_a_token_is_free)
         ck_assert_int_eq(caplimit_acquire_until(lim, clocks[c], &past), 0);
         ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &objs[0], clocks[c], &epoch),
                          0);
-        cu_assert_counts(lim, 2, 0);
+        harness_assert_counts(lim, 2, 0);
         ck_assert_int_eq(caplimit_release(lim), 0);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
     }
@@ -50,7 +52,7 @@ START_TEST(test_R6_past_deadline_times_out_when_busy)
         ck_assert_int_eq(caplimit_acquire_until(lim, clocks[c], &past), ETIMEDOUT);
         ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &objs[1], clocks[c], &epoch),
                          ETIMEDOUT);
-        cu_assert_counts(lim, 1, 0);
+        harness_assert_counts(lim, 1, 0);
         ck_assert_int_eq(caplimit_holds(lim), 0);
     }
     /* a timed-out borrower left nothing behind: it may queue again */
@@ -78,7 +80,7 @@ START_TEST(test_R6_timeout_not_before_deadline_on_each_clock)
                          ETIMEDOUT);
         clock_gettime(clocks[c], &now);
         ck_assert(ts_ge(&now, &dl));
-        cu_assert_counts(lim, 0, 0);
+        harness_assert_counts(lim, 0, 0);
     }
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -87,19 +89,19 @@ END_TEST
 START_TEST(test_R6_granted_before_deadline_returns_zero)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
     int c;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        cu_init(&w, lim, c ? CU_UNTIL : CU_OBJ_UNTIL, &objs[1], 1);
+        harness_waiter_init(&w, lim, c ? HARNESS_UNTIL : HARNESS_OBJ_UNTIL, &objs[1], 1);
         w.clock = clocks[c];
-        cu_queue(&w, 1);
+        harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-        ck_assert_int_eq(cu_wait_rc(&w), 0);
-        cu_finish(&w);
-        cu_assert_counts(lim, 0, 0);
+        ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+        harness_waiter_finish(&w);
+        harness_assert_counts(lim, 0, 0);
     }
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -110,21 +112,21 @@ END_TEST
 START_TEST(test_R6_granted_waiter_returns_zero_though_deadline_passed)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
     int c;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        cu_init(&w, lim, c ? CU_OBJ_UNTIL : CU_UNTIL, &objs[1], 1);
+        harness_waiter_init(&w, lim, c ? HARNESS_OBJ_UNTIL : HARNESS_UNTIL, &objs[1], 1);
         w.clock = clocks[c];
         w.abstime = harness_deadline_on(clocks[c], 1000);
-        cu_queue(&w, 1);
+        harness_waiter_queue(&w, 1);
         harness_stall(w.thread);
         /* stalled while still queued: it cannot time out by itself now */
-        cu_assert_counts(lim, 1, 1);
+        harness_assert_counts(lim, 1, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-        cu_assert_counts(lim, 1, 0);
+        harness_assert_counts(lim, 1, 0);
         for (;;) {
             struct timespec now;
             clock_gettime(clocks[c], &now);
@@ -133,9 +135,9 @@ START_TEST(test_R6_granted_waiter_returns_zero_though_deadline_passed)
             harness_yield();
         }
         harness_unstall();
-        ck_assert_int_eq(cu_wait_rc(&w), 0);
-        cu_finish(&w);
-        cu_assert_counts(lim, 0, 0);
+        ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+        harness_waiter_finish(&w);
+        harness_assert_counts(lim, 0, 0);
     }
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -146,32 +148,33 @@ END_TEST
 START_TEST(test_R6_timed_out_waiter_leaving_lets_the_next_in)
 {
     caplimit_t *lim;
-    struct cu_worker a, b;
+    struct harness_waiter a, b;
     int c;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        cu_init(&a, lim, CU_OBJ_UNTIL, &objs[1], 1);
+        harness_waiter_init(&a, lim, HARNESS_OBJ_UNTIL, &objs[1], 1);
         a.clock = clocks[c];
         a.abstime = harness_deadline_on(clocks[c], 200);
-        cu_queue(&a, 1);
-        cu_init(&b, lim, CU_OBJ, &objs[2], 1);
+        harness_waiter_queue(&a, 1);
+        harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], 1);
         b.clock = clocks[c];
-        cu_start(&b);
+        harness_waiter_run(&b);
         /* B normally queues behind A before A times out; either way, once
          * A has gone only B may be left in the queue */
-        POLL_UNTIL(caplimit_threads_waiting(lim) == 2 || cu_rc(&a) != CU_PENDING);
-        ck_assert_int_eq(cu_wait_rc(&a), ETIMEDOUT);
+        POLL_UNTIL(caplimit_threads_waiting(lim) == 2
+                   || harness_waiter_rc(&a) != HARNESS_RC_PENDING);
+        ck_assert_int_eq(harness_waiter_wait_rc(&a), ETIMEDOUT);
         POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-        cu_assert_counts(lim, 1, 1);
+        harness_assert_counts(lim, 1, 1);
         ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[1]), 0);
         harness_join(a.thread);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-        ck_assert_int_eq(cu_wait_rc(&b), 0);
+        ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
         ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[2]), 1);
-        cu_finish(&b);
-        cu_assert_counts(lim, 0, 0);
+        harness_waiter_finish(&b);
+        harness_assert_counts(lim, 0, 0);
     }
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -182,29 +185,30 @@ END_TEST
 START_TEST(test_R6_timeouts_in_the_middle_keep_fifo)
 {
     caplimit_t *lim;
-    struct cu_worker w[4];
+    struct harness_waiter w[4];
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 4; i++) {
-        cu_init(&w[i], lim, CU_OBJ_UNTIL, &objs[1 + i], 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[1 + i], 1);
+        w[i].clock = CLOCK_MONOTONIC;
         if (i == 1 || i == 2)
             w[i].abstime = harness_deadline_ms(1000);
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
-    ck_assert_int_eq(cu_wait_rc(&w[1]), ETIMEDOUT);
-    ck_assert_int_eq(cu_wait_rc(&w[2]), ETIMEDOUT);
-    cu_assert_counts(lim, 1, 2);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[1]), ETIMEDOUT);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[2]), ETIMEDOUT);
+    harness_assert_counts(lim, 1, 2);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w[0]), 0);
-    ck_assert_int_eq(cu_rc(&w[3]), CU_PENDING);
-    cu_finish(&w[0]);
-    ck_assert_int_eq(cu_wait_rc(&w[3]), 0);
-    cu_finish(&w[3]);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[0]), 0);
+    ck_assert_int_eq(harness_waiter_rc(&w[3]), HARNESS_RC_PENDING);
+    harness_waiter_finish(&w[0]);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[3]), 0);
+    harness_waiter_finish(&w[3]);
     harness_join(w[1].thread);
     harness_join(w[2].thread);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -213,7 +217,7 @@ START_TEST(test_R6_bad_deadline_is_EINVAL_even_when_free)
 {
     caplimit_t *lim;
     struct timespec bad[3], ok = harness_deadline_ms(1000);
-    struct cu_state before;
+    struct harness_state before;
     int i, c;
 
     bad[0] = ok;
@@ -223,7 +227,7 @@ START_TEST(test_R6_bad_deadline_is_EINVAL_even_when_free)
     bad[2] = ok;
     bad[2].tv_nsec = 2000000000L;
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
-    cu_snap(lim, &before);
+    harness_snap(lim, &before);
     for (c = 0; c < 2; c++) {
         for (i = 0; i < 3; i++) {
             ck_assert_int_eq(caplimit_acquire_until(lim, clocks[c], &bad[i]), EINVAL);
@@ -241,8 +245,8 @@ START_TEST(test_R6_bad_deadline_is_EINVAL_even_when_free)
     ck_assert_int_eq(
         caplimit_acquire_on_behalf_of_until(lim, &objs[0], CLOCK_PROCESS_CPUTIME_ID, &ok),
         EINVAL);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
 
     /* EINVAL comes before R3 too */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -273,7 +277,7 @@ static void r13_install(void)
     ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
 }
 
-static void r13_pester(struct cu_worker *w, int times)
+static void r13_pester(struct harness_waiter *w, int times)
 {
     int i;
 
@@ -281,30 +285,29 @@ static void r13_pester(struct cu_worker *w, int times)
         int before = atomic_load(&r13_handled);
         ck_assert_int_eq(pthread_kill(w->thread, SIGUSR1), 0);
         POLL_UNTIL(atomic_load(&r13_handled) > before);
-        ck_assert_int_eq(atomic_load(&w->rc), CU_PENDING);
+        ck_assert_int_eq(harness_waiter_rc(w), HARNESS_RC_PENDING);
     }
 }
 
 START_TEST(test_R13_signals_do_not_end_a_wait)
 {
-    static const enum cu_op ops[4] = { CU_ACQUIRE, CU_UNTIL, CU_OBJ, CU_OBJ_UNTIL };
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
     int i;
 
     r13_install();
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < HARNESS_NWAITING; i++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        cu_init(&w, lim, ops[i], &objs[1], 1);
+        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], 1);
         w.clock = clocks[i % 2];
-        cu_queue(&w, 1);
+        harness_waiter_queue(&w, 1);
         r13_pester(&w, 20);
-        cu_assert_counts(lim, 1, 1);
+        harness_assert_counts(lim, 1, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-        ck_assert_int_eq(cu_wait_rc(&w), 0);
-        cu_finish(&w);
-        cu_assert_counts(lim, 0, 0);
+        ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+        harness_waiter_finish(&w);
+        harness_assert_counts(lim, 0, 0);
     }
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -313,26 +316,26 @@ END_TEST
 START_TEST(test_R13_signals_do_not_cut_a_deadline_short)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
     struct timespec now;
 
     r13_install();
     ck_assert_int_eq(caplimit_create(&lim, 0), 0);
-    cu_init(&w, lim, CU_UNTIL, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, 1);
     w.abstime = harness_deadline_ms(300);
-    cu_queue(&w, 1);
-    while (cu_rc(&w) == CU_PENDING) {
+    harness_waiter_queue(&w, 1);
+    while (harness_waiter_rc(&w) == HARNESS_RC_PENDING) {
         int before = atomic_load(&r13_handled);
         if (pthread_kill(w.thread, SIGUSR1) != 0)
             break;
-        while (atomic_load(&r13_handled) == before && cu_rc(&w) == CU_PENDING)
+        while (atomic_load(&r13_handled) == before && harness_waiter_rc(&w) == HARNESS_RC_PENDING)
             harness_yield();
     }
-    ck_assert_int_eq(cu_wait_rc(&w), ETIMEDOUT);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), ETIMEDOUT);
     clock_gettime(CLOCK_MONOTONIC, &now);
     ck_assert(ts_ge(&now, &w.abstime));
-    cu_finish(&w);
-    cu_assert_counts(lim, 0, 0);
+    harness_waiter_finish(&w);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST

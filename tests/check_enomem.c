@@ -5,7 +5,9 @@
  * was, and a retry succeeds.  White-box: linked with the library's objects
  * to reach the fault-injection hook of lib/alloc.c.
  */
-#include "core_util.h"
+#include "harness.h"
+
+#include <string.h>
 
 /* lib/internal.h: called before every allocation; non-zero fails it */
 extern int (*cl_alloc_should_fail)(void);
@@ -65,29 +67,29 @@ END_TEST
 
 /* Tries op for borrower k with each allocation failing in turn; every
  * failure must leave lim unchanged.  Returns how many failed. */
-static int acquire_under_faults(caplimit_t *lim, enum cu_op op, const void *obj,
+static int acquire_under_faults(caplimit_t *lim, enum harness_variant op, const void *obj,
                                 int expect_rc)
 {
     struct timespec t = harness_deadline_ms(1);
     int n, failures = 0;
 
     for (n = 1;; n++) {
-        struct cu_state before;
+        struct harness_state before;
         int rc;
 
-        cu_snap(lim, &before);
+        harness_snap(lim, &before);
         fail_allocation(n);
-        rc = cu_acquire(lim, op, obj, CLOCK_MONOTONIC, &t);
+        rc = harness_acquire_at(lim, op, obj, CLOCK_MONOTONIC, &t);
         allocate_freely();
         if (rc != ENOMEM) {
-            cu_snap_free(&before);
+            harness_snap_free(&before);
             ck_assert_int_eq(rc, expect_rc);
             return failures;
         }
         failures++;
-        cu_assert_unchanged(lim, &before);
-        cu_snap_free(&before);
-        if (cu_is_obj(op))
+        harness_assert_unchanged(lim, &before);
+        harness_snap_free(&before);
+        if (harness_variant_is_obj(op))
             ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, obj), 0);
         else
             ck_assert_int_eq(caplimit_holds(lim), 0);
@@ -102,7 +104,7 @@ START_TEST(test_R15_borrower_set_growth_ENOMEM)
 
     ck_assert_int_eq(caplimit_create(&lim, CAPLIMIT_INFINITE), 0);
     for (k = 0; k < NOBJ; k++) {
-        int f = acquire_under_faults(lim, k % 2 ? CU_OBJ : CU_OBJ_NOWAIT, &objs[k], 0);
+        int f = acquire_under_faults(lim, k % 2 ? HARNESS_OBJ : HARNESS_OBJ_NOWAIT, &objs[k], 0);
         if (f > 0)
             grew++;
         /* all earlier borrowers are still found */
@@ -115,14 +117,14 @@ START_TEST(test_R15_borrower_set_growth_ENOMEM)
     /* a thread borrower at a growth point too */
     for (k = 0; caplimit_borrowed_tokens(lim) < 128; k++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &more[k]), 0);
-    ck_assert_int_ge(acquire_under_faults(lim, CU_ACQUIRE, NULL, 0), 1);
+    ck_assert_int_ge(acquire_under_faults(lim, HARNESS_PLAIN, NULL, 0), 1);
     ck_assert_int_eq(caplimit_holds(lim), 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
     for (j = 0; j < NOBJ; j++)
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[j]), 0);
     for (j = 0; j < k; j++)
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &more[j]), 0);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -131,27 +133,27 @@ END_TEST
 START_TEST(test_R15_growth_before_queueing_ENOMEM)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
     int k;
 
     ck_assert_int_eq(caplimit_create(&lim, 8), 0);
     for (k = 0; k < 8; k++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[k]), 0);
     /* the ninth borrower, full limiter: each variant would queue */
-    ck_assert_int_ge(acquire_under_faults(lim, CU_OBJ_UNTIL, &objs[8], ETIMEDOUT), 1);
-    cu_assert_counts(lim, 8, 0);
-    ck_assert_int_ge(acquire_under_faults(lim, CU_UNTIL, NULL, ETIMEDOUT), 0);
-    ck_assert_int_eq(acquire_under_faults(lim, CU_OBJ_NOWAIT, &objs[8], EWOULDBLOCK), 0);
+    ck_assert_int_ge(acquire_under_faults(lim, HARNESS_OBJ_UNTIL, &objs[8], ETIMEDOUT), 1);
+    harness_assert_counts(lim, 8, 0);
+    ck_assert_int_ge(acquire_under_faults(lim, HARNESS_UNTIL, NULL, ETIMEDOUT), 0);
+    ck_assert_int_eq(acquire_under_faults(lim, HARNESS_OBJ_NOWAIT, &objs[8], EWOULDBLOCK), 0);
 
     /* and one really queues once memory is there */
-    cu_init(&w, lim, CU_OBJ, &objs[8], 1);
-    cu_queue(&w, 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[8], 1);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
-    cu_finish(&w);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    harness_waiter_finish(&w);
     for (k = 1; k < 8; k++)
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[k]), 0);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -169,15 +171,15 @@ START_TEST(test_R15_per_thread_record_ENOMEM)
         ck_assert_int_eq(caplimit_create(&lim[i], 1), 0);
     /* four limiters fill the record's inline room */
     for (i = 0; i < 4; i++)
-        ck_assert_int_eq(acquire_under_faults(lim[i], CU_ACQUIRE, NULL, 0), 0);
+        ck_assert_int_eq(acquire_under_faults(lim[i], HARNESS_PLAIN, NULL, 0), 0);
     /* a fifth, full: the record grows before the acquire queues */
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim[4], &objs[0]), 0);
-    ck_assert_int_ge(acquire_under_faults(lim[4], CU_UNTIL, NULL, ETIMEDOUT), 1);
-    cu_assert_counts(lim[4], 1, 0);
+    ck_assert_int_ge(acquire_under_faults(lim[4], HARNESS_UNTIL, NULL, ETIMEDOUT), 1);
+    harness_assert_counts(lim[4], 1, 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim[4], &objs[0]), 0);
     /* the rest, free: the record grows again past 8 */
     for (i = 4; i < NLIM; i++) {
-        if (acquire_under_faults(lim[i], i % 2 ? CU_UNTIL : CU_ACQUIRE, NULL, 0) > 0)
+        if (acquire_under_faults(lim[i], i % 2 ? HARNESS_UNTIL : HARNESS_PLAIN, NULL, 0) > 0)
             grew++;
         ck_assert_int_eq(caplimit_holds(lim[i]), 1);
     }
@@ -187,7 +189,7 @@ START_TEST(test_R15_per_thread_record_ENOMEM)
         ck_assert_int_eq(caplimit_release(lim[i]), 0);
     }
     for (i = 0; i < NLIM; i++) {
-        cu_assert_counts(lim[i], 0, 0);
+        harness_assert_counts(lim[i], 0, 0);
         ck_assert_int_eq(caplimit_destroy(lim[i]), 0);
     }
 }
@@ -224,7 +226,7 @@ START_TEST(test_R15_record_growth_then_thread_exit)
     harness_join(t);
     harness_assert_no_worker_failures();
     for (i = 0; i < NLIM; i++) {
-        cu_assert_counts(r15_lims[i], 0, 0);
+        harness_assert_counts(r15_lims[i], 0, 0);
         ck_assert_int_eq(caplimit_destroy(r15_lims[i]), 0);
     }
 }
@@ -236,13 +238,13 @@ START_TEST(test_R15_statistics_ENOMEM)
 {
     caplimit_t *lim;
     struct caplimit_statistics st;
-    struct cu_state before;
+    struct harness_state before;
     int n, failures = 0;
 
     ck_assert_int_eq(caplimit_create(&lim, 4), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    cu_snap(lim, &before);
+    harness_snap(lim, &before);
     for (n = 1;; n++) {
         int rc;
         memset(&st, 0, sizeof st);
@@ -253,15 +255,15 @@ START_TEST(test_R15_statistics_ENOMEM)
             break;
         ck_assert_int_eq(rc, ENOMEM);
         failures++;
-        cu_assert_unchanged(lim, &before);
+        harness_assert_unchanged(lim, &before);
         ck_assert_int_lt(n, 100);
     }
     ck_assert_int_ge(failures, 1);
     ck_assert_uint_eq(st.nborrowers, 2);
     ck_assert_uint_eq(st.borrowed_tokens, 2);
     caplimit_statistics_destroy(&st);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -280,32 +282,32 @@ static int fail_always(void)
 START_TEST(test_R15_release_handoff_timeout_close_never_allocate)
 {
     caplimit_t *lim;
-    struct cu_worker w[3];
+    struct harness_waiter w[3];
     struct timespec past = { 0, 0 };
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 3; i++) {
-        cu_init(&w[i], lim, CU_OBJ, &objs[1 + i], 1);
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[1 + i], 1);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     cl_alloc_should_fail = fail_always;
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &objs[0], CLOCK_MONOTONIC, &past),
                      EDEADLK);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);     /* hand-off */
-    ck_assert_int_eq(cu_wait_rc(&w[0]), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[0]), 0);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);                 /* rise */
-    ck_assert_int_eq(cu_wait_rc(&w[1]), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[1]), 0);
     ck_assert_int_eq(pthread_cancel(w[2].thread), 0);                       /* cancel */
     harness_join(w[2].thread);
-    cu_assert_counts(lim, 2, 0);
-    cu_finish(&w[0]);
-    cu_finish(&w[1]);
+    harness_assert_counts(lim, 2, 0);
+    harness_waiter_finish(&w[0]);
+    harness_waiter_finish(&w[1]);
     ck_assert_int_eq(caplimit_close(lim), 0);
     allocate_freely();
     harness_assert_no_worker_failures();
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST

@@ -129,8 +129,7 @@ START_TEST(test_R20_queued_borrower_does_not_hold)
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 1);
     ck_assert_int_eq(caplimit_holds(lim), 0);
-    harness_waiter_go(&w);
-    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);

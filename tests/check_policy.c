@@ -62,8 +62,7 @@ START_TEST(test_R17_young_head_may_be_bypassed)
         POLL_UNTIL(harness_waiter_rc(&w) == 0);
         ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
         ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
-        harness_waiter_go(&w);
-        ck_assert_int_eq(harness_waiter_join(&w), 0);
+        ck_assert_int_eq(harness_waiter_finish(&w), 0);
         ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     }
     (void)wins;                       /* how often barging won: timing */
@@ -98,8 +97,7 @@ START_TEST(test_R17_young_head_bypassed_while_head_stalled)
     ck_assert_int_eq(harness_waiter_rc(&w), HARNESS_RC_PENDING);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &newcomer), 0);
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
-    harness_waiter_go(&w);
-    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
     ck_assert_int_eq(caplimit_counters(lim, &c), 0);
     ck_assert_uint_eq(c.granted_at_once, 2);
     ck_assert_uint_eq(c.granted_after_wait, 1);
@@ -162,8 +160,7 @@ START_TEST(test_R17_old_head_never_bypassed)
         if (round % 4 == 0)
             harness_unstall();
         POLL_UNTIL(harness_waiter_rc(&w) == 0);
-        harness_waiter_go(&w);
-        ck_assert_int_eq(harness_waiter_join(&w), 0);
+        ck_assert_int_eq(harness_waiter_finish(&w), 0);
     }
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     harness_assert_no_worker_failures();
@@ -205,8 +202,7 @@ START_TEST(test_R17_head_ages_past_bypass)
     harness_unstall();
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
-    harness_waiter_go(&w);
-    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -437,8 +433,7 @@ START_TEST(test_R17_switch_to_fifo_hands_off_at_once)
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &newcomer), EWOULDBLOCK);
     harness_unstall();
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
-    harness_waiter_go(&w);
-    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -528,8 +523,7 @@ START_TEST(test_R17_head_times_out_next_takes)
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
     POLL_UNTIL(harness_waiter_rc(&b) == 0);
-    harness_waiter_go(&b);
-    ck_assert_int_eq(harness_waiter_join(&b), 0);
+    ck_assert_int_eq(harness_waiter_finish(&b), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -553,7 +547,6 @@ START_TEST(test_R17_cancel_under_throughput)
     caplimit_t *lim = harness_make(1);
     struct caplimit_counters c;
     pthread_t t;
-    void *ret;
     int round;
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
@@ -562,8 +555,7 @@ START_TEST(test_R17_cancel_under_throughput)
     harness_spawn(&t, cancel_victim, lim);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     ck_assert_int_eq(pthread_cancel(t), 0);
-    ck_assert_int_eq(pthread_join(t, &ret), 0);
-    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+    harness_join_cancelled(t);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
     ck_assert_int_eq(caplimit_counters(lim, &c), 0);
@@ -575,8 +567,7 @@ START_TEST(test_R17_cancel_under_throughput)
         POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
         ck_assert_int_eq(caplimit_release(lim), 0);
         ck_assert_int_eq(pthread_cancel(t), 0);
-        ck_assert_int_eq(pthread_join(t, &ret), 0);
-        ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+        harness_join_cancelled(t);
         ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
         ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
         ck_assert_int_eq(caplimit_acquire_nowait(lim), 0);

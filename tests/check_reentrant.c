@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct caplimit_counters counters(const caplimit_t *lim)
-{
-    struct caplimit_counters c;
-    ck_assert_int_eq(caplimit_counters(lim, &c), 0);
-    return c;
-}
-
 /* The level statistics report for a thread (obj NULL) or an object; 0 when
  * it holds nothing.  *ok is 0 when the snapshot fails or disagrees with
  * itself.  No asserts: worker threads use it too. */
@@ -72,7 +65,7 @@ START_TEST(test_R21_off_by_default)
     ck_assert_uint_eq(MY_LEVEL(lim), 1);
     ck_assert_uint_eq(level_of(lim, pthread_self(), &obj), 1);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 2);
-    c = counters(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.granted_at_once, 2);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
@@ -106,7 +99,7 @@ START_TEST(test_R21_any_variant_reenters_when_full)
     ck_assert_uint_eq(level_of(lim, pthread_self(), &obj), 5);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 2);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 1);
-    c = counters(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.granted_at_once, 2 + 8);
     ck_assert_uint_eq(c.granted_after_wait, 0);
 
@@ -128,8 +121,7 @@ START_TEST(test_R21_any_variant_reenters_when_full)
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 2);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
-    harness_waiter_go(&w);
-    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -164,8 +156,7 @@ START_TEST(test_R21_token_goes_to_head_in_order)
         if (i + 1 < N)
             ck_assert_int_eq(harness_waiter_rc(&w[i + 1]), HARNESS_RC_PENDING);
         ck_assert_uint_eq(caplimit_threads_waiting(lim), (size_t)(N - 1 - i));
-        harness_waiter_go(&w[i]);
-        ck_assert_int_eq(harness_waiter_join(&w[i]), 0);
+        ck_assert_int_eq(harness_waiter_finish(&w[i]), 0);
     }
     for (i = 1; i < N; i++)
         ck_assert_uint_lt(w[i - 1].seq, w[i].seq);
@@ -227,11 +218,11 @@ START_TEST(test_R21_eoverflow_at_size_max)
     ck_assert_int_eq(caplimit_acquire_nowait(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &obj), 0);
     ck_assert_uint_eq(MY_LEVEL(lim), SIZE_MAX);
-    before = counters(lim);
+    before = harness_counters(lim);
     for (v = 0; v < HARNESS_NVARIANTS; v++)
         ck_assert_int_eq(harness_acquire_variant(lim, (enum harness_variant)v, &obj, 100),
                          EOVERFLOW);
-    after = counters(lim);
+    after = harness_counters(lim);
     ck_assert_int_eq(memcmp(&before, &after, sizeof before), 0);
     ck_assert_uint_eq(MY_LEVEL(lim), SIZE_MAX);
     ck_assert_uint_eq(level_of(lim, pthread_self(), &obj), SIZE_MAX);
@@ -320,7 +311,7 @@ START_TEST(test_R21_reentry_on_closed_ecanceled)
                          ECANCELED);
     ck_assert_uint_eq(MY_LEVEL(lim), 2);
     ck_assert_uint_eq(level_of(lim, pthread_self(), &obj), 1);
-    c = counters(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.closed_out, HARNESS_NVARIANTS);
     ck_assert_uint_eq(c.granted_at_once, 3);
     /* off again (level 2 remains): EBUSY; at level 1, off, then EDEADLK
@@ -432,9 +423,8 @@ START_TEST(test_R21_cancel_queued_waiter)
     ck_assert_int_eq(harness_waiter_rc(&b), HARNESS_RC_PENDING);
     ck_assert_int_eq(caplimit_release(lim), 0);
     POLL_UNTIL(harness_waiter_rc(&b) == 0);
-    harness_waiter_go(&b);
-    ck_assert_int_eq(harness_waiter_join(&b), 0);
-    c = counters(lim);
+    ck_assert_int_eq(harness_waiter_finish(&b), 0);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.cancelled, 1);
     ck_assert_uint_eq(c.granted_after_wait, 1);
     ck_assert_uint_eq(c.granted_at_once, 3);
@@ -470,7 +460,6 @@ START_TEST(test_R21_holder_cancelled_while_queued_elsewhere)
     struct two t = { a, b, 0 };
     struct caplimit_counters ca, cb;
     pthread_t th;
-    void *ret;
 
     ck_assert_int_eq(caplimit_set_reentrant(a, 1), 0);
     harness_spawn(&th, two_main, &t);
@@ -478,12 +467,11 @@ START_TEST(test_R21_holder_cancelled_while_queued_elsewhere)
     ck_assert_uint_eq(level_of(a, th, NULL), 2);
     ck_assert_int_eq(caplimit_set_reentrant(a, 0), EBUSY);
     ck_assert_int_eq(pthread_cancel(th), 0);
-    ck_assert_int_eq(pthread_join(th, &ret), 0);
-    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+    harness_join_cancelled(th);
     ck_assert_uint_eq(caplimit_borrowed_tokens(a), 0);
     ck_assert_uint_eq(caplimit_threads_waiting(b), 0);
-    ca = counters(a);
-    cb = counters(b);
+    ca = harness_counters(a);
+    cb = harness_counters(b);
     ck_assert_uint_eq(ca.abandoned, 1);
     ck_assert_uint_eq(cb.cancelled, 1);
     /* no level left behind */

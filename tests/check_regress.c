@@ -13,14 +13,6 @@
 
 #include <string.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 #define NBATCH 20                    /* more than CL_WAKE_BATCH (8) */
 
 /* ---- F1, F2: cancel after the grant ------------------------------------ */
@@ -28,14 +20,6 @@
 /* The cancellation unwinds from the stall's signal handler, which TSan
  * cannot follow: under TSan the racing version below stands in. */
 #ifndef UNDER_TSAN
-static unsigned long long cancelled_count(caplimit_t *lim)
-{
-    struct caplimit_counters c;
-
-    ck_assert_int_eq(caplimit_counters(lim, &c), 0);
-    return c.cancelled;
-}
-
 /* T1 is granted while stalled; another thread releases the object's token
  * and takes it again at once; then T1's cancellation is acted upon.  T1
  * must give back only its own grant: the new holder keeps its token. */
@@ -58,7 +42,7 @@ START_TEST(test_R7_cancel_after_grant_object_released_and_retaken)
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), 0);
     harness_unstall_cancel(w.thread);
     ck_assert_int_eq(harness_waiter_join(&w), HARNESS_RC_CANCELLED);
-    ck_assert_uint_eq(cancelled_count(lim), 1);
+    ck_assert_uint_eq(harness_counters(lim).cancelled, 1);
     /* the second grant is untouched by the first one's cancellation */
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 1);
@@ -152,7 +136,6 @@ START_TEST(test_R7_cancel_racing_grant_and_object_release)
     caplimit_t *lim = harness_make(0);
     struct canceller_arg a;
     int obj, round, rc;
-    void *ret;
 
     a.lim = lim;
     a.obj = &obj;
@@ -166,8 +149,7 @@ START_TEST(test_R7_cancel_racing_grant_and_object_release)
         rc = caplimit_release_on_behalf_of(lim, &obj);
         ck_assert_msg(rc == 0 || rc == EPERM, "round %d: release gave %d", round, rc);
         ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), 0);
-        ck_assert_int_eq(pthread_join(t, &ret), 0);
-        ck_assert(ret == PTHREAD_CANCELED);
+        harness_join_cancelled(t);
         ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
         ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
         ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 1);
@@ -213,8 +195,7 @@ START_TEST(test_R17_newcomer_behind_old_woken_head)
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
     harness_unstall();
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
-    harness_waiter_go(&w);
-    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &newcomer), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     harness_assert_no_worker_failures();
@@ -244,8 +225,7 @@ static void batch_round(caplimit_t *lim)
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), NBATCH);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
     for (i = 0; i < NBATCH; i++) {
-        harness_waiter_go(&w[i]);
-        ck_assert_int_eq(harness_waiter_join(&w[i]), 0);
+        ck_assert_int_eq(harness_waiter_finish(&w[i]), 0);
     }
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
 }

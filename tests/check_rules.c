@@ -4,7 +4,10 @@
  * The core rules on their own: R1..R5, R8..R12, R14, and the production
  * scenarios (the over-grant after a release, the quota changed under load).
  */
-#include "core_util.h"
+#include "harness.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
 
 static char objs[16];
 
@@ -13,7 +16,7 @@ static char objs[16];
 START_TEST(test_R1_zero_total_is_paused)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
 
     ck_assert_int_eq(caplimit_create(&lim, 0), 0);
     ck_assert_uint_eq(caplimit_total_tokens(lim), 0);
@@ -21,14 +24,14 @@ START_TEST(test_R1_zero_total_is_paused)
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[0]), EWOULDBLOCK);
 
-    cu_init(&w, lim, CU_ACQUIRE, NULL, 1);
-    cu_queue(&w, 1);
-    cu_assert_counts(lim, 0, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_queue(&w, 1);
+    harness_assert_counts(lim, 0, 1);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
-    cu_assert_counts(lim, 1, 0);
-    cu_finish(&w);
-    cu_assert_counts(lim, 0, 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    harness_assert_counts(lim, 1, 0);
+    harness_waiter_finish(&w);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -65,7 +68,7 @@ START_TEST(test_R1_borrower_holds_at_most_one)
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &objs[0], CLOCK_MONOTONIC, &t),
                      EDEADLK);
-    cu_assert_counts(lim, 2, 0);
+    harness_assert_counts(lim, 2, 0);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 3);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
@@ -88,7 +91,7 @@ START_TEST(test_R2_thread_and_object_never_collide)
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     /* same bits, other kind: not a re-entry */
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, alias), 0);
-    cu_assert_counts(lim, 2, 0);
+    harness_assert_counts(lim, 2, 0);
     ck_assert_int_eq(caplimit_statistics(lim, &st), 0);
     ck_assert_uint_eq(st.nborrowers, 2);
     for (i = 0; i < st.nborrowers; i++) {
@@ -116,7 +119,7 @@ START_TEST(test_R2_thread_and_object_never_collide)
     ck_assert_int_eq(caplimit_release(lim), EPERM);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, alias), 1);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, alias), 0);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -155,7 +158,7 @@ START_TEST(test_R2_object_token_released_from_another_thread)
     harness_spawn(&t, r2_release_object, &a);
     harness_join(t);
     ck_assert_int_eq(a.rc, 0);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -164,20 +167,20 @@ START_TEST(test_R2_thread_token_released_only_by_its_thread)
 {
     caplimit_t *lim;
     struct r2_arg a;
-    struct cu_state before;
+    struct harness_state before;
     pthread_t t;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    cu_snap(lim, &before);
+    harness_snap(lim, &before);
     a.lim = lim;
     a.obj = NULL;
     a.rc = -1;
     harness_spawn(&t, r2_release_thread, &a);
     harness_join(t);
     ck_assert_int_eq(a.rc, EPERM);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
     ck_assert_int_eq(caplimit_holds(lim), 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -190,9 +193,9 @@ static void r3_all_refused(caplimit_t *lim, int thread, const void *obj)
 {
     struct timespec t = harness_deadline_ms(60000);
     struct timespec rt = harness_deadline_on(CLOCK_REALTIME, 60000);
-    struct cu_state before;
+    struct harness_state before;
 
-    cu_snap(lim, &before);
+    harness_snap(lim, &before);
     if (thread) {
         ck_assert_int_eq(caplimit_acquire(lim), EDEADLK);
         ck_assert_int_eq(caplimit_acquire_nowait(lim), EDEADLK);
@@ -206,8 +209,8 @@ static void r3_all_refused(caplimit_t *lim, int thread, const void *obj)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, obj, CLOCK_REALTIME, &rt),
                          EDEADLK);
     }
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
 }
 
 START_TEST(test_R3_holder_gets_EDEADLK_with_or_without_free_token)
@@ -224,7 +227,7 @@ START_TEST(test_R3_holder_gets_EDEADLK_with_or_without_free_token)
     r3_all_refused(lim, 0, &objs[0]);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 0), 0);
     r3_all_refused(lim, 1, NULL);            /* over-subscribed */
-    cu_assert_counts(lim, 3, 0);
+    harness_assert_counts(lim, 3, 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[1]), 0);
@@ -235,21 +238,21 @@ END_TEST
 START_TEST(test_R3_queued_object_gets_EDEADLK_from_any_thread)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    cu_init(&w, lim, CU_OBJ, &objs[2], 1);
-    cu_queue(&w, 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_queue(&w, 1);
     /* this thread asks for the same object that waits in the queue */
     r3_all_refused(lim, 0, &objs[2]);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[2]), 0);
     /* it is still first in line */
     ck_assert_int_eq(caplimit_release(lim), 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[2]), 1);
-    cu_finish(&w);
-    cu_assert_counts(lim, 0, 0);
+    harness_waiter_finish(&w);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -260,13 +263,13 @@ END_TEST
 START_TEST(test_R3_queued_object_gets_EDEADLK_while_a_token_is_free)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 60000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    cu_init(&w, lim, CU_OBJ, &objs[2], 1);
-    cu_queue(&w, 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 1);
@@ -274,9 +277,9 @@ START_TEST(test_R3_queued_object_gets_EDEADLK_while_a_token_is_free)
     r3_all_refused(lim, 0, &objs[2]);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 1);
     harness_unstall();
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
-    cu_finish(&w);
-    cu_assert_counts(lim, 0, 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    harness_waiter_finish(&w);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -284,18 +287,18 @@ END_TEST
 START_TEST(test_R2_queued_thread_and_its_object_alias_differ)
 {
     caplimit_t *lim;
-    struct cu_worker w;
+    struct harness_waiter w;
 
     /* a queued thread borrower leaves its object alias free */
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    cu_init(&w, lim, CU_ACQUIRE, NULL, 1);
-    cu_queue(&w, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, (const void *)w.thread),
                      EWOULDBLOCK);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
-    cu_finish(&w);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    harness_waiter_finish(&w);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -305,13 +308,13 @@ END_TEST
 START_TEST(test_R4_nowait_does_not_jump_the_queue)
 {
     caplimit_t *lim;
-    struct cu_worker b;
+    struct harness_waiter b;
     struct timespec past = { 0, 0 };
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);   /* A */
-    cu_init(&b, lim, CU_ACQUIRE, NULL, 1);
-    cu_queue(&b, 1);                                                    /* B */
+    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_queue(&b, 1);                                                    /* B */
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
     /* B holds from the moment of the release, running or not */
@@ -320,9 +323,9 @@ START_TEST(test_R4_nowait_does_not_jump_the_queue)
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[1]), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_acquire_until(lim, CLOCK_MONOTONIC, &past), ETIMEDOUT);
-    ck_assert_int_eq(cu_wait_rc(&b), 0);
-    cu_finish(&b);
-    cu_assert_counts(lim, 0, 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
+    harness_waiter_finish(&b);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -332,25 +335,25 @@ END_TEST
 START_TEST(test_R4_queue_behind_waiter_even_with_total_raised_later)
 {
     caplimit_t *lim;
-    struct cu_worker a, b;
+    struct harness_waiter a, b;
 
     /* two waiters; one more token goes to the head, not to a newcomer */
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    cu_init(&a, lim, CU_OBJ, &objs[1], 1);
-    cu_queue(&a, 1);
-    cu_init(&b, lim, CU_OBJ, &objs[2], 1);
-    cu_queue(&b, 2);
+    harness_waiter_init(&a, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_queue(&a, 1);
+    harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_queue(&b, 2);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[3]), EWOULDBLOCK);
-    ck_assert_int_eq(cu_wait_rc(&a), 0);
-    cu_assert_counts(lim, 2, 1);
-    ck_assert_int_eq(cu_rc(&b), CU_PENDING);
+    ck_assert_int_eq(harness_waiter_wait_rc(&a), 0);
+    harness_assert_counts(lim, 2, 1);
+    ck_assert_int_eq(harness_waiter_rc(&b), HARNESS_RC_PENDING);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&b), 0);
-    cu_finish(&a);
-    cu_finish(&b);
-    cu_assert_counts(lim, 0, 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
+    harness_waiter_finish(&a);
+    harness_waiter_finish(&b);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -364,25 +367,26 @@ START_TEST(test_R4_R5_scenario_release_then_nowait_never_overgrants)
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (i = 0; i < 200; i++) {
-        struct cu_worker w;
+        struct harness_waiter w;
         int rc;
 
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        cu_init(&w, lim, i % 2 ? CU_ACQUIRE : CU_OBJ_UNTIL, &objs[1], 0);
-        cu_queue(&w, 1);
+        harness_waiter_init(&w, lim, i % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL, &objs[1], 0);
+        w.clock = CLOCK_MONOTONIC;
+        harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
         rc = caplimit_acquire_on_behalf_of_nowait(lim, &objs[2]);
         /* the waiter may already have run and released: then it is fair */
         if (rc == 0) {
-            ck_assert_int_ne(cu_rc(&w), CU_PENDING);
+            ck_assert_int_ne(harness_waiter_rc(&w), HARNESS_RC_PENDING);
             ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[2]), 0);
         } else {
             ck_assert_int_eq(rc, EWOULDBLOCK);
         }
         ck_assert_uint_le(caplimit_borrowed_tokens(lim), 1);
         harness_join(w.thread);
-        ck_assert_int_eq(cu_rc(&w), 0);
-        cu_assert_counts(lim, 0, 0);
+        ck_assert_int_eq(harness_waiter_rc(&w), 0);
+        harness_assert_counts(lim, 0, 0);
     }
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -396,7 +400,7 @@ static atomic_int r5_order[R5_N];
 static atomic_int r5_overdraw;
 
 /* Notes the grant order; r5_next counts completed notes. */
-static void r5_on_grant(struct cu_worker *w)
+static void r5_on_grant(struct harness_waiter *w)
 {
     atomic_store(&r5_order[atomic_fetch_add(&r5_slot, 1)], w->id);
     atomic_fetch_add(&r5_next, 1);
@@ -407,27 +411,28 @@ static void r5_on_grant(struct cu_worker *w)
 START_TEST(test_R5_fifo_through_ten_queued_threads)
 {
     caplimit_t *lim;
-    struct cu_worker w[R5_N];
+    struct harness_waiter w[R5_N];
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     for (i = 0; i < R5_N; i++) {
         /* mix thread and object borrowers: one queue for both */
-        cu_init(&w[i], lim, i % 3 == 2 ? CU_OBJ : (i % 3 ? CU_UNTIL : CU_ACQUIRE),
-                &objs[i], 1);
+        harness_waiter_init(&w[i], lim,
+                            i % 3 == 2 ? HARNESS_OBJ : (i % 3 ? HARNESS_UNTIL : HARNESS_PLAIN),
+                            &objs[i], 1);
         w[i].id = i;
         w[i].on_grant = r5_on_grant;
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(caplimit_release(lim), 0);
     for (i = 0; i < R5_N; i++) {
         POLL_UNTIL(atomic_load(&r5_next) == i + 1);
         ck_assert_int_eq(atomic_load(&r5_order[i]), i);
-        cu_assert_counts(lim, 1, (size_t)(R5_N - 1 - i));
-        cu_finish(&w[i]);
+        harness_assert_counts(lim, 1, (size_t)(R5_N - 1 - i));
+        harness_waiter_finish(&w[i]);
     }
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(atomic_load(&r5_overdraw), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -437,30 +442,30 @@ END_TEST
 START_TEST(test_R5_release_of_many_grants_in_order_up_to_total)
 {
     caplimit_t *lim;
-    struct cu_worker w[6];
+    struct harness_waiter w[6];
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 3), 0);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 6; i++) {
-        cu_init(&w[i], lim, CU_OBJ, &objs[8 + i], 1);
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], 1);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     for (i = 0; i < 3; i++) {
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[i]), 0);
-        ck_assert_int_eq(cu_wait_rc(&w[i]), 0);
+        ck_assert_int_eq(harness_waiter_wait_rc(&w[i]), 0);
         ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[8 + i]), 1);
         ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &objs[8 + i + 1]), 0);
-        cu_assert_counts(lim, 3, (size_t)(5 - i));
+        harness_assert_counts(lim, 3, (size_t)(5 - i));
     }
     for (i = 0; i < 6; i++) {
-        cu_finish(&w[i]);
+        harness_waiter_finish(&w[i]);
         if (i + 3 < 6)
-            ck_assert_int_eq(cu_wait_rc(&w[i + 3]), 0);
+            ck_assert_int_eq(harness_waiter_wait_rc(&w[i + 3]), 0);
         ck_assert_uint_le(caplimit_borrowed_tokens(lim), 3);
     }
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -470,45 +475,45 @@ END_TEST
 START_TEST(test_R8_lower_then_raise_never_overgrants)
 {
     caplimit_t *lim;
-    struct cu_worker w[3];
+    struct harness_waiter w[3];
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 3), 0);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 3; i++) {
-        cu_init(&w[i], lim, CU_OBJ, &objs[8 + i], 1);
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], 1);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     /* a fall takes nothing back */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
-    cu_assert_counts(lim, 3, 3);
+    harness_assert_counts(lim, 3, 3);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    cu_assert_counts(lim, 2, 3);                 /* still over: no grant */
+    harness_assert_counts(lim, 2, 3);                 /* still over: no grant */
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[0]), EWOULDBLOCK);
     /* back up to 3: one free token, one grant */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 3), 0);
-    cu_assert_counts(lim, 3, 2);
+    harness_assert_counts(lim, 3, 2);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 3), 0);
-    cu_assert_counts(lim, 3, 2);
-    ck_assert_int_eq(cu_wait_rc(&w[0]), 0);
-    ck_assert_int_eq(cu_rc(&w[1]), CU_PENDING);
+    harness_assert_counts(lim, 3, 2);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[0]), 0);
+    ck_assert_int_eq(harness_waiter_rc(&w[1]), HARNESS_RC_PENDING);
     /* lower and raise again around the same value: nothing extra */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 3), 0);
-    cu_assert_counts(lim, 3, 2);
+    harness_assert_counts(lim, 3, 2);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 0);
     /* a rise of two grants the two remaining waiters, in order */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 5), 0);
-    cu_assert_counts(lim, 5, 0);
-    ck_assert_int_eq(cu_wait_rc(&w[1]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w[2]), 0);
+    harness_assert_counts(lim, 5, 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[1]), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[2]), 0);
     for (i = 0; i < 3; i++)
-        cu_finish(&w[i]);
+        harness_waiter_finish(&w[i]);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[1]), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[2]), 0);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -516,30 +521,30 @@ END_TEST
 START_TEST(test_R8_rise_empties_queue_then_newcomer_gets_in)
 {
     caplimit_t *lim;
-    struct cu_worker w[4];
+    struct harness_waiter w[4];
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 0), 0);
     for (i = 0; i < 4; i++) {
-        cu_init(&w[i], lim, i % 2 ? CU_UNTIL : CU_OBJ, &objs[i], 1);
-        cu_queue(&w[i], (size_t)i + 1);
+        harness_waiter_init(&w[i], lim, i % 2 ? HARNESS_UNTIL : HARNESS_OBJ, &objs[i], 1);
+        harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
-    cu_assert_counts(lim, 2, 2);
-    ck_assert_int_eq(cu_wait_rc(&w[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w[1]), 0);
+    harness_assert_counts(lim, 2, 2);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[0]), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[1]), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 5), 0);
-    cu_assert_counts(lim, 4, 0);
+    harness_assert_counts(lim, 4, 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), 0);
-    cu_assert_counts(lim, 5, 0);
+    harness_assert_counts(lim, 5, 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[9]), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_release(lim), 0);
     for (i = 0; i < 4; i++) {
-        ck_assert_int_eq(cu_wait_rc(&w[i]), 0);
-        cu_finish(&w[i]);
+        ck_assert_int_eq(harness_waiter_wait_rc(&w[i]), 0);
+        harness_waiter_finish(&w[i]);
     }
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, CAPLIMIT_INFINITE), 0);
     ck_assert_uint_eq(caplimit_available_tokens(lim), CAPLIMIT_INFINITE);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -551,26 +556,26 @@ END_TEST
 START_TEST(test_R8_scenario_quota_raised_under_load)
 {
     caplimit_t *lim;
-    struct cu_worker w[8];
+    struct harness_waiter w[8];
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 2), 0);
     for (i = 0; i < 8; i++) {
-        cu_init(&w[i], lim, CU_ACQUIRE, NULL, 1);
-        cu_start(&w[i]);
+        harness_waiter_init(&w[i], lim, HARNESS_PLAIN, NULL, 1);
+        harness_waiter_run(&w[i]);
     }
     POLL_UNTIL(caplimit_threads_waiting(lim) == 6);
-    cu_assert_counts(lim, 2, 6);
+    harness_assert_counts(lim, 2, 6);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 5), 0);
-    cu_assert_counts(lim, 5, 3);
+    harness_assert_counts(lim, 5, 3);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 8), 0);
-    cu_assert_counts(lim, 8, 0);
+    harness_assert_counts(lim, 8, 0);
     for (i = 0; i < 8; i++) {
-        ck_assert_int_eq(cu_wait_rc(&w[i]), 0);
-        cu_finish(&w[i]);
+        ck_assert_int_eq(harness_waiter_wait_rc(&w[i]), 0);
+        harness_waiter_finish(&w[i]);
     }
     harness_assert_no_worker_failures();
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -580,32 +585,32 @@ END_TEST
 START_TEST(test_R9_release_by_non_holder_is_EPERM)
 {
     caplimit_t *lim;
-    struct cu_worker w;
-    struct cu_state before;
+    struct harness_waiter w;
+    struct harness_state before;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
-    cu_snap(lim, &before);
+    harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), EPERM);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
 
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    cu_init(&w, lim, CU_OBJ, &objs[1], 1);
-    cu_queue(&w, 1);
-    cu_snap(lim, &before);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_queue(&w, 1);
+    harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[2]), EPERM);
     /* a queued borrower holds nothing to give back */
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[1]), EPERM);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
 
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), EPERM);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
-    cu_finish(&w);
-    cu_assert_counts(lim, 0, 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    harness_waiter_finish(&w);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -621,8 +626,8 @@ START_TEST(test_R9_release_of_another_limiter_token_is_EPERM)
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(b, &objs[0]), 0);
     ck_assert_int_eq(caplimit_release(b), EPERM);
     ck_assert_int_eq(caplimit_release_on_behalf_of(a, &objs[0]), EPERM);
-    cu_assert_counts(a, 1, 0);
-    cu_assert_counts(b, 1, 0);
+    harness_assert_counts(a, 1, 0);
+    harness_assert_counts(b, 1, 0);
     ck_assert_int_eq(caplimit_release(a), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(b, &objs[0]), 0);
     ck_assert_int_eq(caplimit_destroy(a), 0);
@@ -635,7 +640,7 @@ END_TEST
 START_TEST(test_R10_snapshot_is_consistent)
 {
     caplimit_t *lim;
-    struct cu_worker holder, waiter;
+    struct harness_waiter holder, waiter;
     struct caplimit_statistics st;
     size_t i;
     int seen_self = 0, seen_worker = 0, seen_obj0 = 0, seen_obj1 = 0;
@@ -651,11 +656,11 @@ START_TEST(test_R10_snapshot_is_consistent)
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[1]), 0);
-    cu_init(&holder, lim, CU_ACQUIRE, NULL, 1);
-    cu_start(&holder);
-    ck_assert_int_eq(cu_wait_rc(&holder), 0);
-    cu_init(&waiter, lim, CU_OBJ, &objs[2], 1);
-    cu_queue(&waiter, 1);
+    harness_waiter_init(&holder, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_run(&holder);
+    ck_assert_int_eq(harness_waiter_wait_rc(&holder), 0);
+    harness_waiter_init(&waiter, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_queue(&waiter, 1);
 
     ck_assert_int_eq(caplimit_statistics(lim, &st), 0);
     ck_assert_uint_eq(st.borrowed_tokens, 4);
@@ -695,9 +700,9 @@ START_TEST(test_R10_snapshot_is_consistent)
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 4), 0);
 
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&waiter), 0);
-    cu_finish(&waiter);
-    cu_finish(&holder);
+    ck_assert_int_eq(harness_waiter_wait_rc(&waiter), 0);
+    harness_waiter_finish(&waiter);
+    harness_waiter_finish(&holder);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[1]), 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -744,7 +749,7 @@ START_TEST(test_R10_snapshot_consistent_under_churn)
     for (i = 0; i < 3; i++)
         harness_join(t[i]);
     harness_assert_no_worker_failures();
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -784,41 +789,41 @@ END_TEST
 START_TEST(test_R12_destroy_busy_while_borrowed_or_waiting)
 {
     caplimit_t *lim;
-    struct cu_worker w;
-    struct cu_state before;
+    struct harness_waiter w;
+    struct harness_state before;
 
     ck_assert_int_eq(caplimit_destroy(NULL), EINVAL);
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    cu_snap(lim, &before);
+    harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
     ck_assert_int_eq(caplimit_release(lim), 0);
 
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
-    cu_init(&w, lim, CU_ACQUIRE, NULL, 1);
-    cu_queue(&w, 1);
-    cu_snap(lim, &before);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_queue(&w, 1);
+    harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
-    cu_assert_unchanged(lim, &before);
-    cu_snap_free(&before);
+    harness_assert_unchanged(lim, &before);
+    harness_snap_free(&before);
     /* the waiter keeps its place and is served */
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
-    cu_finish(&w);
+    harness_waiter_finish(&w);
 
     /* waiting only: a paused limiter */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 0), 0);
-    cu_init(&w, lim, CU_OBJ, &objs[1], 1);
-    cu_queue(&w, 1);
-    cu_assert_counts(lim, 0, 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_queue(&w, 1);
+    harness_assert_counts(lim, 0, 1);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
-    cu_finish(&w);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    harness_waiter_finish(&w);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -832,27 +837,27 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
     caplimit_t *lim;
     char *many = malloc(R14_N);
     struct caplimit_statistics st;
-    struct cu_worker w;
+    struct harness_waiter w;
     size_t i;
 
     ck_assert_ptr_nonnull(many);
     ck_assert_int_eq(caplimit_create(&lim, R14_N + 1), 0);
     for (i = 0; i < R14_N; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &many[i]), 0);
-    cu_assert_counts(lim, R14_N, 0);
+    harness_assert_counts(lim, R14_N, 0);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &many[R14_N / 2]), EDEADLK);
 
     /* the last token, then a waiter, then hand-off */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EDEADLK);
-    cu_init(&w, lim, CU_OBJ, &objs[0], 1);
-    cu_queue(&w, 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], 1);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &many[12345]), 0);
-    ck_assert_int_eq(cu_wait_rc(&w), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &many[12345]), 0);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &many[12346]), 1);
-    cu_finish(&w);
+    harness_waiter_finish(&w);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &many[12345]), 0);
 
@@ -866,7 +871,7 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
         size_t k = (i * 7919) % R14_N;
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &many[k]), 0);
     }
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
     free(many);
 }

@@ -5,7 +5,11 @@
  * the tokens in use never exceeds the total, and everything comes back.
  * STRESS_ITERATIONS in the environment scales the run (default 2000).
  */
-#include "core_util.h"
+#include "harness.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #define NTHREADS 16
 #define TOTAL 3
@@ -32,14 +36,14 @@ static void *stress_worker(void *arg)
     long i;
 
     for (i = 0; i < iterations; i++) {
-        enum cu_op op = (enum cu_op)((id + i) % 6);
+        enum harness_variant op = (enum harness_variant)((id + i) % HARNESS_NVARIANTS);
         clockid_t clk = i % 2 ? CLOCK_REALTIME : CLOCK_MONOTONIC;
         struct timespec t = harness_deadline_on(clk, 2);
-        int rc = cu_acquire(lim, op, &objs[id], clk, &t);
+        int rc = harness_acquire_at(lim, op, &objs[id], clk, &t);
 
         if (rc != 0) {
-            WORKER_CHECK((rc == EWOULDBLOCK && (op == CU_NOWAIT || op == CU_OBJ_NOWAIT))
-                         || (rc == ETIMEDOUT && (op == CU_UNTIL || op == CU_OBJ_UNTIL)));
+            WORKER_CHECK((rc == EWOULDBLOCK && (op == HARNESS_NOWAIT || op == HARNESS_OBJ_NOWAIT))
+                         || (rc == ETIMEDOUT && (op == HARNESS_UNTIL || op == HARNESS_OBJ_UNTIL)));
             atomic_fetch_add(&refusals, 1);
             continue;
         }
@@ -47,7 +51,7 @@ static void *stress_worker(void *arg)
         if (i % 8 == 0)
             harness_yield();
         atomic_fetch_sub(&inuse, 1);
-        WORKER_CHECK(cu_release(lim, op, &objs[id]) == 0);
+        WORKER_CHECK(harness_release_variant(lim, op, &objs[id]) == 0);
         atomic_fetch_add(&successes, 1);
     }
     return NULL;
@@ -108,7 +112,7 @@ static void run_stress(int with_controller)
     ck_assert_int_gt(atomic_load(&successes), 0);
     ck_assert_int_eq(atomic_load(&successes) + atomic_load(&refusals),
                      (long)NTHREADS * iterations);
-    cu_assert_counts(lim, 0, 0);
+    harness_assert_counts(lim, 0, 0);
     ck_assert_uint_eq(caplimit_total_tokens(lim), TOTAL);
     ck_assert_int_eq(caplimit_destroy(lim), 0);
     fprintf(stderr, "R16%s: %ld granted, %ld refused, at most %d in use\n",

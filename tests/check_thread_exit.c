@@ -19,13 +19,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-static struct caplimit_counters counters(const caplimit_t *lim)
-{
-    struct caplimit_counters c;
-    ck_assert_int_eq(caplimit_counters(lim, &c), 0);
-    return c;
-}
-
 enum ending { RETURNS, CALLS_EXIT, CANCELLED_IN_WITH, RETURNS_AT_LEVEL_3 };
 
 struct holder {
@@ -142,17 +135,16 @@ static void exit_case(enum ending how)
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
-    c = counters(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.abandoned, 1);
     ck_assert_uint_eq(c.granted_after_wait, 1);
     check_fresh_threads(lim);
-    harness_waiter_go(&w);
-    ck_assert_int_eq(harness_waiter_join(&w), 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     if (how == RETURNS_AT_LEVEL_3)   /* no level left behind (R21's EBUSY) */
         ck_assert_int_eq(caplimit_set_reentrant(lim, 0), 0);
     check_fresh_threads(lim);
-    c = counters(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.abandoned, 1);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -246,7 +238,7 @@ START_TEST(test_R22_several_limiters)
             POLL_UNTIL(harness_waiter_rc(&w[i]) == 0);
             ck_assert_uint_eq(caplimit_threads_waiting(m.lim[i]), 0);
         }
-        c = counters(m.lim[i]);
+        c = harness_counters(m.lim[i]);
         ck_assert_uint_eq(c.abandoned, (unsigned)held_at_exit(i));
     }
     /* the object's token stays */
@@ -255,8 +247,7 @@ START_TEST(test_R22_several_limiters)
     ck_assert_int_eq(caplimit_release_on_behalf_of(m.lim[0], &m.obj), 0);
     for (i = 0; i < NLIM; i++) {
         if (held_at_exit(i)) {
-            harness_waiter_go(&w[i]);
-            ck_assert_int_eq(harness_waiter_join(&w[i]), 0);
+            ck_assert_int_eq(harness_waiter_finish(&w[i]), 0);
         }
         ck_assert_uint_eq(caplimit_borrowed_tokens(m.lim[i]), 0);
         check_fresh_threads(m.lim[i]);
@@ -298,12 +289,11 @@ START_TEST(test_R22_thread_holding_nothing)
     caplimit_t *lim = harness_make(1);
     struct caplimit_counters c;
     pthread_t t;
-    void *ret;
     int obj;
 
     harness_spawn(&t, take_and_give_back, lim);
     harness_join(t);
-    c = counters(lim);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.abandoned, 0);
 
     /* cancelled while queued: it held nothing */
@@ -311,9 +301,8 @@ START_TEST(test_R22_thread_holding_nothing)
     harness_spawn(&t, queued_forever, lim);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     ck_assert_int_eq(pthread_cancel(t), 0);
-    ck_assert_int_eq(pthread_join(t, &ret), 0);
-    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
-    c = counters(lim);
+    harness_join_cancelled(t);
+    c = harness_counters(lim);
     ck_assert_uint_eq(c.abandoned, 0);
     ck_assert_uint_eq(c.cancelled, 1);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
@@ -340,7 +329,7 @@ START_TEST(test_R22_object_tokens_stay)
     harness_join(t);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, lim), 1);
-    ck_assert_uint_eq(counters(lim).abandoned, 0);
+    ck_assert_uint_eq(harness_counters(lim).abandoned, 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, lim), 0);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
@@ -368,7 +357,7 @@ START_TEST(test_R22_exit_after_close)
     STORE(&h.go, 1);
     harness_join(t);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
-    ck_assert_uint_eq(counters(lim).abandoned, 1);
+    ck_assert_uint_eq(harness_counters(lim).abandoned, 1);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
@@ -389,8 +378,8 @@ START_TEST(test_R22_many_threads_end_holding)
             harness_join(t[i]);
         ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
     }
-    ck_assert_uint_eq(counters(lim).abandoned, T * ROUNDS);
-    ck_assert_uint_eq(counters(lim).granted_at_once, T * ROUNDS);
+    ck_assert_uint_eq(harness_counters(lim).abandoned, T * ROUNDS);
+    ck_assert_uint_eq(harness_counters(lim).granted_at_once, T * ROUNDS);
     harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }

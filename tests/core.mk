@@ -13,7 +13,6 @@ CL_CORE_CHECKS = tests/check_rules tests/check_api tests/check_deadlines \
 	tests/check_cancel tests/check_enomem tests/check_stress
 check_PROGRAMS += $(CL_CORE_CHECKS)
 TESTS += $(CL_CORE_CHECKS)
-EXTRA_DIST += tests/core_util.h
 
 tests_check_rules_SOURCES = tests/check_rules.c
 tests_check_rules_CFLAGS = $(CL_TEST_FLAGS)

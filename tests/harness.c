@@ -5,6 +5,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,35 +107,63 @@ int harness_run(Suite *s)
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* ---- Helpers added for the R17..R22 suites ----------------------------- */
+struct caplimit_counters harness_counters(const caplimit_t *lim)
+{
+    struct caplimit_counters c;
+    ck_assert_int_eq(caplimit_counters(lim, &c), 0);
+    return c;
+}
+
+void harness_join_cancelled(pthread_t t)
+{
+    void *ret = NULL;
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    ck_assert_ptr_eq(ret, PTHREAD_CANCELED);
+}
+
+/* ---- Acquire variants -------------------------------------------------- */
+
+const enum harness_variant harness_waiting_variants[HARNESS_NWAITING] = {
+    HARNESS_PLAIN, HARNESS_UNTIL, HARNESS_OBJ, HARNESS_OBJ_UNTIL
+};
 
 int harness_variant_is_obj(enum harness_variant v)
 {
     return v == HARNESS_OBJ || v == HARNESS_OBJ_NOWAIT || v == HARNESS_OBJ_UNTIL;
 }
 
-int harness_acquire_variant(caplimit_t *lim, enum harness_variant v,
-                            const void *obj, long until_ms)
+clockid_t harness_variant_clock(enum harness_variant v)
 {
-    struct timespec t;
+    return v == HARNESS_OBJ_UNTIL ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+}
 
+int harness_acquire_at(caplimit_t *lim, enum harness_variant v, const void *obj,
+                       clockid_t clk, const struct timespec *abstime)
+{
     switch (v) {
     case HARNESS_PLAIN:
         return caplimit_acquire(lim);
     case HARNESS_NOWAIT:
         return caplimit_acquire_nowait(lim);
     case HARNESS_UNTIL:
-        t = harness_deadline_on(CLOCK_MONOTONIC, until_ms);
-        return caplimit_acquire_until(lim, CLOCK_MONOTONIC, &t);
+        return caplimit_acquire_until(lim, clk, abstime);
     case HARNESS_OBJ:
         return caplimit_acquire_on_behalf_of(lim, obj);
     case HARNESS_OBJ_NOWAIT:
         return caplimit_acquire_on_behalf_of_nowait(lim, obj);
     case HARNESS_OBJ_UNTIL:
-        t = harness_deadline_on(CLOCK_REALTIME, until_ms);
-        return caplimit_acquire_on_behalf_of_until(lim, obj, CLOCK_REALTIME, &t);
+        return caplimit_acquire_on_behalf_of_until(lim, obj, clk, abstime);
     }
     return -1;
+}
+
+int harness_acquire_variant(caplimit_t *lim, enum harness_variant v,
+                            const void *obj, long until_ms)
+{
+    clockid_t clk = harness_variant_clock(v);
+    struct timespec t = harness_deadline_on(clk, until_ms);
+
+    return harness_acquire_at(lim, v, obj, clk, &t);
 }
 
 int harness_release_variant(caplimit_t *lim, enum harness_variant v, const void *obj)
@@ -142,6 +171,8 @@ int harness_release_variant(caplimit_t *lim, enum harness_variant v, const void 
     return harness_variant_is_obj(v) ? caplimit_release_on_behalf_of(lim, obj)
                                      : caplimit_release(lim);
 }
+
+/* ---- Waiters ----------------------------------------------------------- */
 
 static unsigned long grant_seq;
 
@@ -153,38 +184,69 @@ unsigned long harness_grant_seq(void)
 static void *waiter_main(void *arg)
 {
     struct harness_waiter *w = arg;
-    int rc = harness_acquire_variant(w->lim, w->v, w->obj, w->until_ms);
+    struct timespec t = w->abstime;
+    int rc;
 
+    if (t.tv_sec == 0 && t.tv_nsec == 0)
+        t = harness_deadline_on(w->clock, w->until_ms);
+    rc = harness_acquire_at(w->lim, w->v, w->obj, w->clock, &t);
     if (rc == 0)
         w->seq = harness_grant_seq();
     STORE(&w->rc, rc);
     if (rc == 0) {
+        if (w->on_grant != NULL)
+            w->on_grant(w);
         while (w->hold && !LOAD(&w->go))
             harness_yield();
-        w->released = harness_release_variant(w->lim, w->v, w->obj);
-        if (w->released != 0)
-            harness_record_failure(__FILE__, __LINE__, "waiter's release returned 0");
+        WORKER_CHECK(harness_release_variant(w->lim, w->v, w->obj) == 0);
     }
+    STORE(&w->done, 1);
     return NULL;
+}
+
+void harness_waiter_init(struct harness_waiter *w, caplimit_t *lim,
+                         enum harness_variant v, const void *obj, int hold)
+{
+    memset(w, 0, sizeof *w);
+    w->lim = lim;
+    w->v = v;
+    w->obj = obj;
+    w->hold = hold;
+    w->clock = harness_variant_clock(v);
+    w->until_ms = 600000;
+    w->rc = HARNESS_RC_PENDING;
+}
+
+void harness_waiter_run(struct harness_waiter *w)
+{
+    harness_spawn(&w->thread, waiter_main, w);
 }
 
 void harness_waiter_start(struct harness_waiter *w, caplimit_t *lim,
                           enum harness_variant v, const void *obj, long until_ms,
                           int hold)
 {
-    memset(w, 0, sizeof *w);
-    w->lim = lim;
-    w->v = v;
-    w->obj = obj;
+    harness_waiter_init(w, lim, v, obj, hold);
     w->until_ms = until_ms;
-    w->hold = hold;
-    w->rc = HARNESS_RC_PENDING;
-    harness_spawn(&w->thread, waiter_main, w);
+    harness_waiter_run(w);
+}
+
+void harness_waiter_queue(struct harness_waiter *w, size_t waiting)
+{
+    harness_waiter_run(w);
+    POLL_UNTIL(caplimit_threads_waiting(w->lim) == waiting);
+    ck_assert_int_eq(harness_waiter_rc(w), HARNESS_RC_PENDING);
 }
 
 int harness_waiter_rc(struct harness_waiter *w)
 {
     return LOAD(&w->rc);
+}
+
+int harness_waiter_wait_rc(struct harness_waiter *w)
+{
+    POLL_UNTIL(harness_waiter_rc(w) != HARNESS_RC_PENDING);
+    return harness_waiter_rc(w);
 }
 
 void harness_waiter_go(struct harness_waiter *w)
@@ -200,6 +262,69 @@ int harness_waiter_join(struct harness_waiter *w)
     ck_assert_msg(rc == 0, "pthread_join: %s", strerror(rc));
     return ret == PTHREAD_CANCELED ? HARNESS_RC_CANCELLED : LOAD(&w->rc);
 }
+
+int harness_waiter_finish(struct harness_waiter *w)
+{
+    harness_waiter_go(w);
+    return harness_waiter_join(w);
+}
+
+/* ---- Observable state -------------------------------------------------- */
+
+static int borrower_cmp(const void *a, const void *b)
+{
+    const struct caplimit_borrower *x = a, *y = b;
+    uintptr_t ix, iy;
+
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    ix = x->kind == CAPLIMIT_BORROWER_THREAD ? (uintptr_t)x->thread : (uintptr_t)x->object;
+    iy = y->kind == CAPLIMIT_BORROWER_THREAD ? (uintptr_t)y->thread : (uintptr_t)y->object;
+    return ix < iy ? -1 : ix > iy;
+}
+
+void harness_snap(caplimit_t *lim, struct harness_state *s)
+{
+    memset(s, 0, sizeof *s);
+    ck_assert_int_eq(caplimit_statistics(lim, &s->st), 0);
+    if (s->st.nborrowers > 1)
+        qsort(s->st.borrowers, s->st.nborrowers, sizeof *s->st.borrowers, borrower_cmp);
+    s->available = caplimit_available_tokens(lim);
+    ck_assert_int_eq(caplimit_counters(lim, &s->counters), 0);
+}
+
+void harness_snap_free(struct harness_state *s)
+{
+    caplimit_statistics_destroy(&s->st);
+}
+
+void harness_assert_unchanged(caplimit_t *lim, struct harness_state *before)
+{
+    struct harness_state now;
+    size_t i;
+
+    harness_snap(lim, &now);
+    ck_assert_uint_eq(now.st.borrowed_tokens, before->st.borrowed_tokens);
+    ck_assert_uint_eq(now.st.total_tokens, before->st.total_tokens);
+    ck_assert_uint_eq(now.st.threads_waiting, before->st.threads_waiting);
+    ck_assert_uint_eq(now.st.nborrowers, before->st.nborrowers);
+    ck_assert_uint_eq(now.available, before->available);
+    for (i = 0; i < now.st.nborrowers; i++) {
+        ck_assert_int_eq(borrower_cmp(&now.st.borrowers[i], &before->st.borrowers[i]), 0);
+        ck_assert_uint_eq(now.st.borrowers[i].level, before->st.borrowers[i].level);
+    }
+    ck_assert_msg(memcmp(&now.counters, &before->counters, sizeof now.counters) == 0,
+                  "counters changed");
+    harness_snap_free(&now);
+}
+
+void harness_assert_counts(caplimit_t *lim, size_t borrowed, size_t waiting)
+{
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), borrowed);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), waiting);
+}
+
+/* ---- Stalling a waiter ------------------------------------------------- */
 
 static int stalled, unstall;
 

@@ -68,11 +68,13 @@ void harness_join(pthread_t t);
 /* Runs a suite in fork mode with the given per-test timeout (seconds). */
 int harness_run(Suite *s);
 
-/* ---- Helpers added for the R17..R22 suites (tests/more.mk) ------------- */
+/* A limiter's counters, or the test fails. */
+struct caplimit_counters harness_counters(const caplimit_t *lim);
+/* Joins t and fails the test unless it ended by cancellation. */
+void harness_join_cancelled(pthread_t t);
 
-/* The six acquire variants; the *_UNTIL ones get a deadline until_ms from
- * the call (HARNESS_UNTIL on CLOCK_MONOTONIC, HARNESS_OBJ_UNTIL on
- * CLOCK_REALTIME, so both clocks are exercised). */
+/* ---- Acquire variants -------------------------------------------------- */
+
 enum harness_variant {
     HARNESS_PLAIN,
     HARNESS_NOWAIT,
@@ -83,39 +85,90 @@ enum harness_variant {
 };
 #define HARNESS_NVARIANTS 6
 
+/* The variants that may wait. */
+#define HARNESS_NWAITING 4
+extern const enum harness_variant harness_waiting_variants[HARNESS_NWAITING];
+
 int harness_variant_is_obj(enum harness_variant v);
+/* The clock harness_acquire_variant gives a *_UNTIL variant's deadline:
+ * CLOCK_MONOTONIC for HARNESS_UNTIL, CLOCK_REALTIME for HARNESS_OBJ_UNTIL,
+ * so that both clocks are exercised. */
+clockid_t harness_variant_clock(enum harness_variant v);
+/* One acquire of variant v for obj (the HARNESS_OBJ* borrower); the
+ * *_UNTIL variants wait until abstime on clk. */
+int harness_acquire_at(caplimit_t *lim, enum harness_variant v, const void *obj,
+                       clockid_t clk, const struct timespec *abstime);
+/* The same with a deadline until_ms from the call, on the variant's clock. */
 int harness_acquire_variant(caplimit_t *lim, enum harness_variant v,
                             const void *obj, long until_ms);
 int harness_release_variant(caplimit_t *lim, enum harness_variant v, const void *obj);
 
+/* ---- Waiters ----------------------------------------------------------- */
+
 #define HARNESS_RC_PENDING (-1)
 #define HARNESS_RC_CANCELLED (-2)
 
-/* A thread that makes one acquire; when granted it releases at once, or
- * (hold) once harness_waiter_go is called.  Fields are read through the
- * functions below. */
+/* A thread that makes one acquire and reports its result.  Granted, it
+ * calls on_grant, then releases at once, or (hold) once harness_waiter_go
+ * is called.  The fields before thread may be changed between
+ * harness_waiter_init and harness_waiter_run; the others are the thread's
+ * (read rc and done through harness_waiter_rc and LOAD). */
 struct harness_waiter {
     caplimit_t *lim;
     enum harness_variant v;
-    const void *obj;
-    long until_ms;
+    const void *obj;                 /* the borrower of the HARNESS_OBJ* variants */
     int hold;
+    clockid_t clock;                 /* the *_UNTIL variants': the variant's */
+    long until_ms;                   /* deadline from the call: ten minutes */
+    struct timespec abstime;         /* if set, the deadline instead */
+    int id;                          /* the test's own */
+    void (*on_grant)(struct harness_waiter *);
     pthread_t thread;
     int rc;                          /* HARNESS_RC_PENDING until it returns */
     int go;
-    int released;                    /* rc of the release, once done */
+    int done;                        /* the thread has finished its work */
     unsigned long seq;               /* harness_grant_seq() at the grant */
 };
 
+void harness_waiter_init(struct harness_waiter *w, caplimit_t *lim,
+                         enum harness_variant v, const void *obj, int hold);
+void harness_waiter_run(struct harness_waiter *w);
+/* init, a deadline until_ms from the call, run. */
 void harness_waiter_start(struct harness_waiter *w, caplimit_t *lim,
                           enum harness_variant v, const void *obj, long until_ms,
                           int hold);
+/* Runs w and waits until it is the waiting-th thread in the queue, still
+ * pending. */
+void harness_waiter_queue(struct harness_waiter *w, size_t waiting);
 int harness_waiter_rc(struct harness_waiter *w);
+/* Polls until the acquire has returned; its rc. */
+int harness_waiter_wait_rc(struct harness_waiter *w);
 void harness_waiter_go(struct harness_waiter *w);
 /* Joins; returns the acquire's rc, or HARNESS_RC_CANCELLED. */
 int harness_waiter_join(struct harness_waiter *w);
+/* go, then join. */
+int harness_waiter_finish(struct harness_waiter *w);
 /* A process-wide counter that granted waiters take a number from. */
 unsigned long harness_grant_seq(void);
+
+/* ---- Observable state -------------------------------------------------- */
+
+/* A limiter's state as the API shows it, to check that a failed call
+ * changed nothing. */
+struct harness_state {
+    struct caplimit_statistics st;   /* borrowers sorted */
+    size_t available;
+    struct caplimit_counters counters;
+};
+
+void harness_snap(caplimit_t *lim, struct harness_state *s);
+void harness_snap_free(struct harness_state *s);
+/* Fails the test unless lim is exactly as the snapshot was. */
+void harness_assert_unchanged(caplimit_t *lim, struct harness_state *before);
+/* Fails the test unless lim lends borrowed tokens and waiting threads wait. */
+void harness_assert_counts(caplimit_t *lim, size_t borrowed, size_t waiting);
+
+/* ---- Stalling a waiter ------------------------------------------------- */
 
 /* Stalls thread t, which must be asleep in a limiter's wait (it is queued
  * and the caller has since taken the limiter's lock, e.g. by polling
@@ -127,5 +180,15 @@ unsigned long harness_grant_seq(void);
 void harness_stall(pthread_t t);
 void harness_unstall(void);
 void harness_unstall_cancel(pthread_t t);
+
+/* Defined in a ThreadSanitizer build: the tests that cancel a thread
+ * through harness_unstall_cancel are left out of it. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
 
 #endif
