@@ -278,12 +278,12 @@ int main(void)
     Suite *s = suite_create("cancel");
     TCase *tc = tcase_create("cancel");
 
-    tcase_add_test(tc, test_R7_cancel_while_queued);
-    tcase_add_test(tc, test_R7_cancel_in_the_middle_keeps_fifo);
+    harness_add_cancel_test(tc, test_R7_cancel_while_queued);
+    harness_add_cancel_test(tc, test_R7_cancel_in_the_middle_keeps_fifo);
     tcase_add_test(tc, test_R7_pending_cancellation_acts_before_anything_is_taken);
     tcase_add_test(tc, test_R7_nowait_and_the_others_are_not_cancellation_points);
-    tcase_add_test(tc, test_R7_cancel_at_hand_off_loses_no_token_object);
-    tcase_add_test(tc, test_R7_cancel_at_hand_off_loses_no_token_thread);
+    harness_add_cancel_test(tc, test_R7_cancel_at_hand_off_loses_no_token_object);
+    harness_add_cancel_test(tc, test_R7_cancel_at_hand_off_loses_no_token_thread);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }

@@ -392,7 +392,7 @@ static void *tally_main(void *arg)
     unsigned long calls = 0, ok = 0, wb = 0, to = 0;
     int i, obj;
 
-    for (i = 0; i < 300; i++) {
+    for (i = 0; i < harness_scale(300); i++) {
         enum harness_variant v = (enum harness_variant)(i % HARNESS_NVARIANTS);
         int rc = harness_acquire_variant(t->lim, v, &obj, 1);
 
@@ -451,13 +451,13 @@ int main(void)
     TCase *tc = tcase_create("counters");
 
     tcase_add_test(tc, test_R19_einval);
-    tcase_add_test(tc, test_R19_scripted_sequence);
+    harness_add_cancel_test(tc, test_R19_scripted_sequence);
     tcase_add_test(tc, test_R19_wait_ns);
     tcase_add_test(tc, test_R19_errors_count_nowhere);
 #ifndef UNDER_TSAN
-    tcase_add_test(tc, test_R19_cancelled_after_grant_counts_cancelled_only);
+    harness_add_cancel_test(tc, test_R19_cancelled_after_grant_counts_cancelled_only);
 #endif
-    tcase_add_test(tc, test_R19_cancel_racing_grant_counts_once);
+    harness_add_cancel_test(tc, test_R19_cancel_racing_grant_counts_once);
     tcase_add_test(tc, test_R19_reentry_counts_at_once);
     tcase_add_test(tc, test_R19_one_counter_per_call_under_load);
     suite_add_tcase(s, tc);

@@ -603,7 +603,7 @@ int main(void)
     tcase_add_test(tc, test_R17_switch_to_throughput_at_once);
     tcase_add_test(tc, test_R17_timed_waits_under_throughput);
     tcase_add_test(tc, test_R17_head_times_out_next_takes);
-    tcase_add_test(tc, test_R17_cancel_under_throughput);
+    harness_add_cancel_test(tc, test_R17_cancel_under_throughput);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }

@@ -496,8 +496,8 @@ int main(void)
     tcase_add_test(tc, test_R21_any_nonzero_turns_on);
     tcase_add_test(tc, test_R21_reentry_on_closed_ecanceled);
     tcase_add_test(tc, test_R21_with_nests_three_deep);
-    tcase_add_test(tc, test_R21_cancel_queued_waiter);
-    tcase_add_test(tc, test_R21_holder_cancelled_while_queued_elsewhere);
+    harness_add_cancel_test(tc, test_R21_cancel_queued_waiter);
+    harness_add_cancel_test(tc, test_R21_holder_cancelled_while_queued_elsewhere);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }

@@ -315,7 +315,7 @@ START_TEST(test_R22_object_waiter_exits_with_signal_in_flight)
 
     ck_assert_int_eq(pthread_attr_init(&attr), 0);
     ck_assert_int_eq(pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED), 0);
-    for (round = 0; round < EXIT_ROUNDS; round++) {
+    for (round = 0; round < harness_scale(EXIT_ROUNDS); round++) {
         pthread_t t;
         int by_release = round % 2 == 0;
 
@@ -353,11 +353,11 @@ int main(void)
     TCase *tc = tcase_create("regress");
 
 #ifndef UNDER_TSAN
-    tcase_add_test(tc, test_R7_cancel_after_grant_object_released_and_retaken);
-    tcase_add_test(tc, test_R7_cancel_after_grant_object_released);
-    tcase_add_test(tc, test_R21_cancel_after_grant_object_reentered);
+    harness_add_cancel_test(tc, test_R7_cancel_after_grant_object_released_and_retaken);
+    harness_add_cancel_test(tc, test_R7_cancel_after_grant_object_released);
+    harness_add_cancel_test(tc, test_R21_cancel_after_grant_object_reentered);
 #endif
-    tcase_add_test(tc, test_R7_cancel_racing_grant_and_object_release);
+    harness_add_cancel_test(tc, test_R7_cancel_racing_grant_and_object_release);
     tcase_add_test(tc, test_R17_newcomer_behind_old_woken_head);
     tcase_add_test(tc, test_R5_rise_grants_more_than_a_batch);
     tcase_add_test(tc, test_R17_rise_wakes_more_than_a_batch);

@@ -366,7 +366,7 @@ START_TEST(test_R4_R5_scenario_release_then_nowait_never_overgrants)
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
-    for (i = 0; i < 200; i++) {
+    for (i = 0; i < harness_scale(200); i++) {
         struct harness_waiter w;
         int rc;
 
@@ -732,7 +732,7 @@ START_TEST(test_R10_snapshot_consistent_under_churn)
     ck_assert_int_eq(caplimit_create(&lim, 2), 0);
     for (i = 0; i < 3; i++)
         harness_spawn(&t[i], r10_churn, lim);
-    for (i = 0; i < 3000; i++) {
+    for (i = 0; i < harness_scale(3000); i++) {
         struct caplimit_statistics st;
         size_t j;
         ck_assert_int_eq(caplimit_statistics(lim, &st), 0);

@@ -61,6 +61,13 @@ int harness_past(const struct timespec *d)
     return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
+int harness_scale(int n)
+{
+    if (getenv("HARNESS_SLOW") == NULL)
+        return n;
+    return n / 10 > 0 ? n / 10 : 1;
+}
+
 caplimit_t *harness_make(size_t total)
 {
     caplimit_t *lim;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 /* How long a poll may take before the test fails: generous, since the
@@ -64,6 +65,22 @@ long harness_ms_since(const struct timespec *t0);
 /* Starts a thread or fails the test. */
 void harness_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 void harness_join(pthread_t t);
+
+/* A loop count for load tests: n, or a tenth of it (at least 1) where
+ * HARNESS_SLOW is set (tests/valgrind/run.sh: valgrind runs one thread at
+ * a time, and helgrind must track every synchronisation). */
+int harness_scale(int n);
+
+/* Registers a test that cancels a thread blocked in a condition-variable
+ * wait.  Helgrind and DRD cannot follow such a thread (they never see it
+ * take the mutex back, then report races on everything it guarded), so
+ * under them (tests/valgrind/run.sh sets HARNESS_NO_CANCEL) the test is
+ * left out; memcheck and the sanitizers run it. */
+#define harness_add_cancel_test(tc, t)                                         \
+    do {                                                                       \
+        if (getenv("HARNESS_NO_CANCEL") == NULL)                               \
+            tcase_add_test(tc, t);                                             \
+    } while (0)
 
 /* Runs a suite in fork mode with the given per-test timeout (seconds). */
 int harness_run(Suite *s);

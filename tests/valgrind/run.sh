@@ -33,9 +33,14 @@ memcheck)
     opts="$opts --errors-for-leak-kinds=definite,indirect --track-origins=yes" ;;
 helgrind|drd)
     # they cannot follow a thread cancelled in pthread_cond_wait (see
-    # helgrind.supp): the stress program leaves cancellation out
+    # helgrind.supp): the stress program and the Check suites leave
+    # cancellation out (harness_add_cancel_test); memcheck covers it
+    # valgrind runs one thread at a time; without a fair lock a thread
+    # that loops on acquire and release can starve the test thread
+    opts="$opts --fair-sched=yes"
     STRESS_NO_CANCEL=1
-    export STRESS_NO_CANCEL ;;
+    HARNESS_NO_CANCEL=1
+    export STRESS_NO_CANCEL HARNESS_NO_CANCEL ;;
 *)  echo "run.sh: unknown tool $tool" >&2; exit 99 ;;
 esac
 if [ -f "$here/$tool.supp" ]; then
@@ -43,6 +48,9 @@ if [ -f "$here/$tool.supp" ]; then
 fi
 
 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-8}
-export CK_TIMEOUT_MULTIPLIER
+# load tests take a tenth of their rounds (harness_scale)
+HARNESS_SLOW=1
+STRESS_ITERATIONS=${STRESS_ITERATIONS:-200}
+export CK_TIMEOUT_MULTIPLIER HARNESS_SLOW STRESS_ITERATIONS
 # shellcheck disable=SC2086
 exec $CL_LIBTOOL --mode=execute "$VALGRIND" $opts "$@"
