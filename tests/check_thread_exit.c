@@ -395,7 +395,7 @@ int main(void)
     tcase_add_test(tc, test_R22_holder_cancelled_inside_with);
     tcase_add_test(tc, test_R22_holder_at_level_3_returns);
     tcase_add_test(tc, test_R22_several_limiters);
-    tcase_add_test(tc, test_R22_thread_holding_nothing);
+    harness_add_cancel_test(tc, test_R22_thread_holding_nothing);
     tcase_add_test(tc, test_R22_object_tokens_stay);
     tcase_add_test(tc, test_R22_exit_after_close);
     tcase_add_test(tc, test_R22_many_threads_end_holding);
