@@ -17,6 +17,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,35 +129,20 @@ static double quantile(const double *v, int n, double q)
     return i + 1 < n ? s[i] + (pos - i) * (s[i + 1] - s[i]) : s[n - 1];
 }
 
-static double median_ns(enum meas m, int n)
+/* The median over the rounds of one double field (at offset) of a result. */
+static double median_of(enum meas m, int n, size_t offset)
 {
     double v[MAX_ROUNDS];
     int r;
 
     for (r = 0; r < n; r++)
-        v[r] = results[m][r].ns;
+        memcpy(&v[r], (const char *)&results[m][r] + offset, sizeof v[r]);
     return quantile(v, n, 0.5);
 }
 
-static double median_csw(enum meas m, int n)
-{
-    double v[MAX_ROUNDS];
-    int r;
-
-    for (r = 0; r < n; r++)
-        v[r] = results[m][r].csw;
-    return quantile(v, n, 0.5);
-}
-
-static double median_cpu(enum meas m, int n)
-{
-    double v[MAX_ROUNDS];
-    int r;
-
-    for (r = 0; r < n; r++)
-        v[r] = results[m][r].cpu;
-    return quantile(v, n, 0.5);
-}
+#define median_ns(m, n) median_of((m), (n), offsetof(struct result, ns))
+#define median_csw(m, n) median_of((m), (n), offsetof(struct result, csw))
+#define median_cpu(m, n) median_of((m), (n), offsetof(struct result, cpu))
 
 static void ratios(const struct figure *f, int n, double *v)
 {

@@ -493,6 +493,8 @@ static void check_snapshot(void)
     caplimit_statistics_destroy(&st);
 }
 
+/* The controller's pace between its changes, not a synchronisation:
+ * nothing waits for anything to have happened by then. */
 static void pause_briefly(unsigned *seed)
 {
     struct timespec ts = { 0, (long)(rnd(seed) % 500000) };
