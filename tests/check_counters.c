@@ -455,7 +455,7 @@ int main(void)
     tcase_add_test(tc, test_R19_wait_ns);
     tcase_add_test(tc, test_R19_errors_count_nowhere);
 #ifndef UNDER_TSAN
-    harness_add_cancel_test(tc, test_R19_cancelled_after_grant_counts_cancelled_only);
+    harness_add_handler_cancel_test(tc, test_R19_cancelled_after_grant_counts_cancelled_only);
 #endif
     harness_add_cancel_test(tc, test_R19_cancel_racing_grant_counts_once);
     tcase_add_test(tc, test_R19_reentry_counts_at_once);

@@ -355,9 +355,9 @@ int main(void)
     TCase *tc = tcase_create("regress");
 
 #ifndef UNDER_TSAN
-    harness_add_cancel_test(tc, test_R7_cancel_after_grant_object_released_and_retaken);
-    harness_add_cancel_test(tc, test_R7_cancel_after_grant_object_released);
-    harness_add_cancel_test(tc, test_R21_cancel_after_grant_object_reentered);
+    harness_add_handler_cancel_test(tc, test_R7_cancel_after_grant_object_released_and_retaken);
+    harness_add_handler_cancel_test(tc, test_R7_cancel_after_grant_object_released);
+    harness_add_handler_cancel_test(tc, test_R21_cancel_after_grant_object_reentered);
 #endif
     harness_add_cancel_test(tc, test_R7_cancel_racing_grant_and_object_release);
     tcase_add_test(tc, test_R17_newcomer_behind_old_woken_head);

@@ -208,4 +208,14 @@ void harness_unstall_cancel(pthread_t t);
 #endif
 #endif
 
+/* Registers a test that cancels through harness_unstall_cancel.  Valgrind
+ * cannot follow that unwind either (the cancelled thread never ends), so
+ * valgrind runs (HARNESS_SLOW) leave such tests out as TSan builds do; the
+ * racing variants beside them run everywhere. */
+#define harness_add_handler_cancel_test(tc, t)                                 \
+    do {                                                                       \
+        if (getenv("HARNESS_SLOW") == NULL)                                    \
+            harness_add_cancel_test(tc, t);                                    \
+    } while (0)
+
 #endif
