@@ -515,7 +515,8 @@ START_TEST(test_R17_head_times_out_next_takes)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&a, lim, HARNESS_UNTIL, NULL, 50, 0);
+    /* long enough for b to queue behind it first, even under valgrind */
+    harness_waiter_start(&a, lim, HARNESS_UNTIL, NULL, harness_span_ms(300), 0);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_waiter_start(&b, lim, HARNESS_OBJ, &b, 0, 1);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 2);

@@ -68,6 +68,11 @@ int harness_scale(int n)
     return n / 10 > 0 ? n / 10 : 1;
 }
 
+long harness_span_ms(long ms)
+{
+    return getenv("HARNESS_SLOW") == NULL ? ms : 10 * ms;
+}
+
 caplimit_t *harness_make(size_t total)
 {
     caplimit_t *lim;

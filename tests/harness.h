@@ -70,6 +70,9 @@ void harness_join(pthread_t t);
  * HARNESS_SLOW is set (tests/valgrind/run.sh: valgrind runs one thread at
  * a time, and helgrind must track every synchronisation). */
 int harness_scale(int n);
+/* A span in ms that must outlast starting and queueing another thread:
+ * ms, or ten times it where HARNESS_SLOW is set. */
+long harness_span_ms(long ms);
 
 /* Registers a test that cancels a thread blocked in a condition-variable
  * wait.  Helgrind and DRD cannot follow such a thread (they never see it
