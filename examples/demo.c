@@ -89,7 +89,7 @@ static void *worker(void *arg)
         }
         snprintf(what, sizeof what, "calls the service");
         say(id, what);
-        if (id == 0 && job == 0) {
+        if (job == 0) {
             /* the classic self-deadlock of a nested acquire, refused */
             rc = caplimit_acquire(quota);
             snprintf(what, sizeof what, "acquires again: %s", rc == EDEADLK ? "EDEADLK" : strerror(rc));
