@@ -331,6 +331,10 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
 
     pthread_cleanup_push(on_cancel, &ctx);
     for (;;) {
+        /* R7: the wait may return for our grant with a cancellation
+         * already pending (glibc then does not act on it): act now, so a
+         * thread cancelled before it returned gives the token back */
+        pthread_testcancel();
         if (w.state == CL_WOKEN)
             try_take(lim, &w);
         if (w.state == CL_GRANTED) {
