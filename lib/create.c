@@ -56,22 +56,11 @@ int caplimit_destroy(caplimit_t *lim)
 
 int caplimit_close(caplimit_t *lim)
 {
-    struct cl_waiter *w;
-
     if (lim == NULL)
         return EINVAL;
     pthread_mutex_lock(&lim->lock);
-    lim->closed = 1;
-    while ((w = lim->head) != NULL) {
-        lim->head = w->next;
-        cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
-        w->state = CL_CLOSED;
-        pthread_cond_signal(w->wake.cond);
-    }
-    lim->tail = NULL;
-    lim->nwaiting = 0;
-    lim->nwoken = 0;
-    pthread_mutex_unlock(&lim->lock);
+    cl_close_queue(lim);
+    cl_unlock(lim);
     return 0;
 }
 

@@ -161,6 +161,8 @@ CL_HIDDEN int cl_acquire(caplimit_t *lim, struct cl_key key, int wait,
 CL_HIDDEN int cl_release(caplimit_t *lim, struct cl_key key, int all);
 /* Under the lock: grants or wakes waiters while tokens are free (R5, R17). */
 CL_HIDDEN void cl_dispatch(caplimit_t *lim);
+/* Under the lock: R18, every waiter leaves the queue with ECANCELED. */
+CL_HIDDEN void cl_close_queue(caplimit_t *lim);
 CL_HIDDEN int cl_check_deadline(clockid_t clock, const struct timespec *abstime);
 /* Unlocks, then signals the waiters that dispatch chose, so a woken waiter
  * does not find its waker still holding the lock. */

@@ -26,6 +26,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <string.h>
 
 /* ---- The FIFO queue ---------------------------------------------------- */
 
@@ -130,23 +131,29 @@ static void wake_later(caplimit_t *lim, struct cl_waiter *w)
     lim->wakes[lim->nwakes++] = w->wake;
 }
 
+static void send_wakes(const struct cl_wake *wakes, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        pthread_cond_signal(wakes[i].cond);
+        __atomic_fetch_sub(wakes[i].pending, 1, __ATOMIC_RELEASE);
+    }
+}
+
 void cl_unlock(caplimit_t *lim)
 {
     struct cl_wake wakes[CL_WAKE_BATCH];
-    size_t i, n = lim->nwakes;
+    size_t n = lim->nwakes;
 
     if (CL_LIKELY(n == 0)) {
         pthread_mutex_unlock(&lim->lock);
         return;
     }
-    for (i = 0; i < n; i++)
-        wakes[i] = lim->wakes[i];
+    memcpy(wakes, lim->wakes, n * sizeof wakes[0]);
     lim->nwakes = 0;
     pthread_mutex_unlock(&lim->lock);
-    for (i = 0; i < n; i++) {
-        pthread_cond_signal(wakes[i].cond);
-        __atomic_fetch_sub(wakes[i].pending, 1, __ATOMIC_RELEASE);
-    }
+    send_wakes(wakes, n);
 }
 
 static void hand_off(caplimit_t *lim)
@@ -192,6 +199,21 @@ static int can_take_now(const caplimit_t *lim)
     if (lim->head == NULL)
         return 1;
     return lim->policy == CAPLIMIT_POLICY_THROUGHPUT && head_is_young(lim);
+}
+
+/* R18: every queued waiter leaves with CL_CLOSED; the caller unlocks with
+ * cl_unlock, which wakes them. */
+void cl_close_queue(caplimit_t *lim)
+{
+    struct cl_waiter *w;
+
+    lim->closed = 1;
+    while ((w = lim->head) != NULL) {
+        queue_unlink(lim, w);
+        cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
+        w->state = CL_CLOSED;
+        wake_later(lim, w);
+    }
 }
 
 /* ---- Waiting ----------------------------------------------------------- */
@@ -280,12 +302,7 @@ static struct timespec on_realtime(clockid_t clock, const struct timespec *absti
  * or in try_take) cannot wait for cl_unlock: the wait drops the lock. */
 static void wake_now(caplimit_t *lim)
 {
-    size_t i;
-
-    for (i = 0; i < lim->nwakes; i++) {
-        pthread_cond_signal(lim->wakes[i].cond);
-        __atomic_fetch_sub(lim->wakes[i].pending, 1, __ATOMIC_RELEASE);
-    }
+    send_wakes(lim->wakes, lim->nwakes);
     lim->nwakes = 0;
 }
 
