@@ -7,15 +7,20 @@
  * calling thread, or any object pointer) holds at most one token, waiters are
  * served in strict FIFO order, and the capacity can change at run time.
  * Every function that returns int returns 0 or a positive errno value, as the
- * pthreads functions do, and none of them sets errno.  The rules R1..R22
+ * pthreads functions do, and none of them sets errno.  The rules R1..R29
  * named below are those of the contract (man caplimit(7)).
+ *
+ * Grouped by concept: types, life cycle, acquiring (one token for a thread
+ * or an object, then weighted holds), releasing, capacity, switches,
+ * looking inside, shared limiters, scoped use.
  */
 #ifndef CAPLIMIT_H
 #define CAPLIMIT_H
 
+#include <fcntl.h>                     /* O_CREAT, O_EXCL for caplimit_open */
 #include <pthread.h>
 #include <stddef.h>
-#include <sys/types.h>                 /* clockid_t, even under -std=c99 */
+#include <sys/types.h>                 /* clockid_t, mode_t, pid_t */
 #include <time.h>
 
 #ifdef __cplusplus
@@ -28,6 +33,16 @@ extern "C" {
 #define CAPLIMIT_API
 #endif
 
+/* ---- Version ----------------------------------------------------------- */
+
+#define CAPLIMIT_VERSION_MAJOR 1
+#define CAPLIMIT_VERSION_MINOR 0
+#define CAPLIMIT_VERSION_PATCH 0
+/* One number that grows with each release: 0x010000 for 1.0.0. */
+#define CAPLIMIT_VERSION_HEX                                                   \
+    ((CAPLIMIT_VERSION_MAJOR << 16) | (CAPLIMIT_VERSION_MINOR << 8) |          \
+     CAPLIMIT_VERSION_PATCH)
+
 /* ---- Types and constants ----------------------------------------------- */
 
 typedef struct caplimit caplimit_t;            /* opaque */
@@ -39,19 +54,28 @@ enum caplimit_borrower_kind {
     CAPLIMIT_BORROWER_OBJECT = 2               /* a pointer given to *_on_behalf_of */
 };
 
+/* The layouts below are part of the ABI: fields keep their order and types,
+ * and a later minor version only grows into the reserved tails, which the
+ * library writes as 0 and callers must not rely on. */
 struct caplimit_borrower {
     enum caplimit_borrower_kind kind;
-    pthread_t thread;                          /* valid when kind is THREAD */
-    const void *object;                        /* valid when kind is OBJECT */
+    pthread_t thread;                          /* THREAD of this process; else 0 */
+    const void *object;                        /* OBJECT: its address in its process */
     size_t level;                              /* 1; the hold depth under R21 */
+    size_t tokens;                             /* R23: tokens it holds; 1 unless weighted */
+    pid_t pid;                                 /* R25: the borrower's process */
+    pid_t tid;                                 /* THREAD: its kernel thread id; else 0 */
+    unsigned long long reserved[4];            /* 0: room to grow */
 };
 
 struct caplimit_statistics {
-    size_t borrowed_tokens;
+    size_t borrowed_tokens;                    /* tokens held, all borrowers together */
     size_t total_tokens;                       /* CAPLIMIT_INFINITE, or a count */
     size_t threads_waiting;
-    size_t nborrowers;                         /* == borrowed_tokens */
+    size_t nborrowers;                         /* borrowers that hold tokens */
     struct caplimit_borrower *borrowers;       /* nborrowers entries, any order */
+    size_t tokens_waiting;                     /* R23: tokens the queued waiters ask for */
+    unsigned long long reserved[7];            /* 0: room to grow */
 };
 
 enum caplimit_policy {
@@ -70,7 +94,13 @@ struct caplimit_counters {
     unsigned long long wait_ns_total;          /* summed over granted_after_wait */
     unsigned long long wait_ns_max;            /* the longest of those waits */
     size_t max_threads_waiting;                /* the largest threads_waiting seen */
+    unsigned long long reclaimed;              /* R26: tokens taken back from ended processes */
+    unsigned long long reserved[7];            /* 0: room to grow */
 };
+
+/* "1.0.0": the version of the library the program runs with, which may be
+ * newer than the CAPLIMIT_VERSION_* it was compiled with. */
+CAPLIMIT_API const char *caplimit_version(void);
 
 /* ---- Life cycle -------------------------------------------------------- */
 
@@ -81,6 +111,11 @@ CAPLIMIT_API int caplimit_destroy(caplimit_t *lim);
 /* Wakes every waiter with ECANCELED and refuses later acquires (R18). */
 CAPLIMIT_API int caplimit_close(caplimit_t *lim);
 CAPLIMIT_API int caplimit_is_closed(const caplimit_t *lim);
+/* Waits until the limiter is idle, as caplimit_destroy needs it: no token
+ * borrowed, nobody waiting, nobody woken by close still inside (R29).
+ * abstime NULL waits as long as it takes; a cancellation point. */
+CAPLIMIT_API int caplimit_drain(caplimit_t *lim, clockid_t clock,
+                                const struct timespec *abstime);
 
 /* ---- Acquiring: the calling thread as borrower ------------------------- */
 
@@ -102,10 +137,23 @@ CAPLIMIT_API int caplimit_acquire_on_behalf_of_until(caplimit_t *lim,
                                                      clockid_t clock,
                                                      const struct timespec *abstime);
 
+/* ---- Acquiring: weighted holds (R23) ----------------------------------- *
+ * n tokens as one hold; a NULL borrower is the calling thread. */
+
+CAPLIMIT_API int caplimit_acquire_tokens(caplimit_t *lim, const void *borrower, size_t n);
+CAPLIMIT_API int caplimit_acquire_tokens_nowait(caplimit_t *lim, const void *borrower,
+                                                size_t n);
+CAPLIMIT_API int caplimit_acquire_tokens_until(caplimit_t *lim, const void *borrower,
+                                               size_t n, clockid_t clock,
+                                               const struct timespec *abstime);
+
 /* ---- Releasing (R9) ---------------------------------------------------- */
 
+/* Give back the whole hold (at level 0 under R21). */
 CAPLIMIT_API int caplimit_release(caplimit_t *lim);
 CAPLIMIT_API int caplimit_release_on_behalf_of(caplimit_t *lim, const void *borrower);
+/* Give back n of the hold's tokens (R23); n == held is the plain release. */
+CAPLIMIT_API int caplimit_release_tokens(caplimit_t *lim, const void *borrower, size_t n);
 
 /* ---- Capacity (R1, R8, R11) -------------------------------------------- */
 
@@ -135,7 +183,20 @@ CAPLIMIT_API int caplimit_holds_on_behalf_of(const caplimit_t *lim, const void *
 /* "<caplimit at 0x..., 2/10 with 3 waiting>", with snprintf's return convention. */
 CAPLIMIT_API int caplimit_format(const caplimit_t *lim, char *buf, size_t size);
 
-/* ---- Scoped use: CAPLIMIT_WITH (GCC and Clang) -------------------------
+/* ---- Shared limiters (R24..R28) ----------------------------------------- *
+ * One limiter for every process that opens it by name, as sem_open(3):
+ * everything a process held is given back when it ends, however it ends. */
+
+/* oflag is 0, O_CREAT or O_CREAT|O_EXCL; mode and total_tokens are used only
+ * when this call creates the limiter.  caplimit_destroy closes the handle. */
+CAPLIMIT_API int caplimit_open(caplimit_t **out, const char *name, int oflag,
+                               mode_t mode, size_t total_tokens);
+/* Removes the name; handles already open keep working. */
+CAPLIMIT_API int caplimit_unlink(const char *name);
+/* 1 for a limiter from caplimit_open, else 0. */
+CAPLIMIT_API int caplimit_is_shared(const caplimit_t *lim);
+
+/* ---- Scoped use: CAPLIMIT_WITH, CAPLIMIT_WITH_TOKENS (GCC and Clang) ----
  *
  *     int rc;
  *     CAPLIMIT_WITH(lim, rc) {
@@ -143,41 +204,53 @@ CAPLIMIT_API int caplimit_format(const caplimit_t *lim, char *buf, size_t size);
  *     }
  *     if (rc != 0) ... the block did not run ...
  *
- * The token is given back however the block is left: falling off its end,
- * break, continue, return or goto.  (Thread cancellation and pthread_exit do
- * not run cleanup attributes in C; R22 gives such a token back.)
+ *     CAPLIMIT_WITH_TOKENS(lim, borrower, n, rc) { ... }   (R23; NULL: the thread)
+ *
+ * The hold is given back however the block is left: falling off its end,
+ * break, continue, return or goto; whatever the block already released is
+ * not given back twice.  (Thread cancellation and pthread_exit do not run
+ * cleanup attributes in C; R22 gives such a token back.)
  */
 #if defined(__GNUC__) || defined(__clang__)
 
-struct caplimit__scope {
-    caplimit_t *held;                          /* NULL once given back */
+struct caplimit_scope_ {
+    caplimit_t *held_;                         /* NULL once given back */
+    const void *borrower_;                     /* NULL: the calling thread */
 };
 
-static inline struct caplimit__scope caplimit__scope_enter(caplimit_t *lim, int *rc)
+static __inline__ struct caplimit_scope_
+caplimit_scope_enter_(caplimit_t *lim, const void *borrower, size_t n, int *rc)
 {
-    struct caplimit__scope s;
-    *rc = caplimit_acquire(lim);
-    s.held = *rc == 0 ? lim : NULL;
+    struct caplimit_scope_ s;
+    *rc = caplimit_acquire_tokens(lim, borrower, n);
+    s.held_ = *rc == 0 ? lim : NULL;
+    s.borrower_ = borrower;
     return s;
 }
 
-static inline void caplimit__scope_leave(struct caplimit__scope *s)
+/* Gives back what remains of the hold: EPERM when the block gave it all. */
+static __inline__ void caplimit_scope_leave_(struct caplimit_scope_ *s)
 {
-    if (s->held != NULL) {
-        caplimit_t *lim = s->held;
-        s->held = NULL;
-        (void)caplimit_release(lim);
+    if (s->held_ != NULL) {
+        caplimit_t *lim = s->held_;
+        s->held_ = NULL;
+        if (s->borrower_ == NULL)
+            (void)caplimit_release(lim);
+        else
+            (void)caplimit_release_on_behalf_of(lim, s->borrower_);
     }
 }
 
-#define CAPLIMIT__CAT2(a, b) a##b
-#define CAPLIMIT__CAT(a, b) CAPLIMIT__CAT2(a, b)
-#define CAPLIMIT__WITH(lim, rc, s)                                              \
-    for (struct caplimit__scope s __attribute__((cleanup(caplimit__scope_leave))) \
-             = caplimit__scope_enter((lim), &(rc));                            \
-         s.held != NULL; caplimit__scope_leave(&s))
-#define CAPLIMIT_WITH(lim, rc)                                                  \
-    CAPLIMIT__WITH(lim, rc, CAPLIMIT__CAT(caplimit__scope_, __COUNTER__))
+#define CAPLIMIT_CAT2_(a, b) a##b
+#define CAPLIMIT_CAT_(a, b) CAPLIMIT_CAT2_(a, b)
+#define CAPLIMIT_WITH_SCOPE_(lim, borrower, n, rc, s)                           \
+    for (struct caplimit_scope_ s __attribute__((cleanup(caplimit_scope_leave_))) \
+             = caplimit_scope_enter_((lim), (borrower), (n), &(rc));           \
+         s.held_ != NULL; caplimit_scope_leave_(&s))
+#define CAPLIMIT_WITH_TOKENS(lim, borrower, n, rc)                              \
+    CAPLIMIT_WITH_SCOPE_(lim, borrower, n, rc,                                 \
+                         CAPLIMIT_CAT_(caplimit_scope_, __COUNTER__))
+#define CAPLIMIT_WITH(lim, rc) CAPLIMIT_WITH_TOKENS(lim, NULL, 1, rc)
 
 #endif /* __GNUC__ || __clang__ */
 
