@@ -148,30 +148,33 @@ static void swap_entries(struct cl_borrowers *b, size_t i, size_t j)
     b->entries[j] = t;
 }
 
-void cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key)
+size_t cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key)
 {
     size_t pos = b->n++;
 
+    memset(&b->entries[pos], 0, sizeof b->entries[pos]);
     b->entries[pos].key = key;
-    b->entries[pos].level = 0;
-    b->entries[pos].grant = 0;
     index_put(b, key, pos);
+    return pos;
 }
 
-void cl_borrowers_add_holder(struct cl_borrowers *b, struct cl_key key)
+size_t cl_borrowers_add_holder(struct cl_borrowers *b, struct cl_key key)
 {
-    cl_borrowers_add_queued(b, key);
-    if (CL_LIKELY(b->nheld == b->n - 1))   /* nobody queued: it is in place */
+    size_t pos = cl_borrowers_add_queued(b, key);
+
+    if (CL_LIKELY(b->nheld == pos)) {   /* nobody queued: it is in place */
         b->entries[b->nheld++].level = 1;
-    else
-        cl_borrowers_promote(b, b->n - 1);
+        return pos;
+    }
+    return cl_borrowers_promote(b, pos);
 }
 
-void cl_borrowers_promote(struct cl_borrowers *b, size_t pos)
+size_t cl_borrowers_promote(struct cl_borrowers *b, size_t pos)
 {
     if (pos != b->nheld)
         swap_entries(b, pos, b->nheld);
-    b->entries[b->nheld++].level = 1;
+    b->entries[b->nheld].level = 1;
+    return b->nheld++;
 }
 
 /* Backward-shift deletion of index slot i. */

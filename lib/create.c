@@ -1,16 +1,26 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 The libcaplimit authors
  *
- * Life cycle: create, destroy (R12), close (R18).
+ * Life cycle: create, destroy (R12), close (R18), drain (R29).
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
 
+/* Frees what create made; each part may be there or not. */
+static void free_limiter(caplimit_t *lim, int lock_ready)
+{
+    if (lock_ready)
+        pthread_mutex_destroy(&lim->lock);
+    cl_borrowers_free(&lim->borrowers);
+    cl_free(lim);
+}
+
 int caplimit_create(caplimit_t **out, size_t total_tokens)
 {
     caplimit_t *lim;
+    int rc;
 
     if (out == NULL)
         return EINVAL;
@@ -20,15 +30,10 @@ int caplimit_create(caplimit_t **out, size_t total_tokens)
     memset(lim, 0, sizeof *lim);
     cl_borrowers_init(&lim->borrowers);
     /* room for the first borrowers now, so the common path never allocates */
-    if (cl_borrowers_reserve(&lim->borrowers) != 0) {
-        cl_borrowers_free(&lim->borrowers);      /* entries may have grown */
-        cl_free(lim);
-        return ENOMEM;
-    }
-    if (pthread_mutex_init(&lim->lock, NULL) != 0) {
-        cl_borrowers_free(&lim->borrowers);
-        cl_free(lim);
-        return ENOMEM;
+    if ((rc = cl_borrowers_reserve(&lim->borrowers)) != 0
+        || (rc = pthread_mutex_init(&lim->lock, NULL)) != 0) {
+        free_limiter(lim, 0);
+        return rc == EAGAIN ? ENOMEM : rc;   /* no EAGAIN in the contract */
     }
     lim->total = total_tokens;
     lim->policy = CAPLIMIT_POLICY_FIFO;
@@ -43,14 +48,12 @@ int caplimit_destroy(caplimit_t *lim)
 
     if (lim == NULL)
         return EINVAL;
-    pthread_mutex_lock(&lim->lock);
-    busy = lim->borrowed != 0 || lim->inside != 0;
-    pthread_mutex_unlock(&lim->lock);
+    cl_lock(lim);
+    busy = cl_busy(lim);
+    cl_unlock(lim);
     if (busy)
         return EBUSY;
-    pthread_mutex_destroy(&lim->lock);
-    cl_borrowers_free(&lim->borrowers);
-    cl_free(lim);
+    free_limiter(lim, 1);
     return 0;
 }
 
@@ -58,7 +61,7 @@ int caplimit_close(caplimit_t *lim)
 {
     if (lim == NULL)
         return EINVAL;
-    pthread_mutex_lock(&lim->lock);
+    cl_lock(lim);
     cl_close_queue(lim);
     cl_unlock(lim);
     return 0;
@@ -70,8 +73,21 @@ int caplimit_is_closed(const caplimit_t *lim)
 
     if (lim == NULL)
         return 0;
-    pthread_mutex_lock(cl_lock_of(lim));
+    cl_lock(lim);
     closed = lim->closed;
-    pthread_mutex_unlock(cl_lock_of(lim));
+    cl_unlock(lim);
     return closed;
+}
+
+int caplimit_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
+{
+    int rc;
+
+    if (lim == NULL)
+        return EINVAL;
+    if (abstime != NULL && (rc = cl_check_deadline(clock, abstime)) != 0)
+        return rc;
+    pthread_testcancel();
+    cl_lock(lim);
+    return cl_drain(lim, clock, abstime);
 }

@@ -1,32 +1,49 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 The libcaplimit authors
  *
- * The lock and queue protocol.  Everything here runs under lim->lock.
+ * The lock and queue protocol.  Everything here runs under lim->lock,
+ * taken by cl_lock and dropped by cl_unlock only.
  *
- *   acquire:  R3/R21 re-entry -> R18 closed -> R4 take now -> nowait refuses
- *             -> queue at the tail and sleep on our own condition variable.
- *   release:  R9 -> the token goes back -> dispatch.
- *   dispatch: while tokens are free and threads wait, either grant the head
- *             (R5: it becomes a holder before it is signalled, so nobody can
- *             take its token in between), or under R17 with a young head,
- *             leave the token free and wake enough waiters to race for it.
+ *   acquire:  R3/R21 re-entry -> R18 closed -> R23 overflow -> R4 take now
+ *             -> nowait refuses -> queue at the tail and sleep on our own
+ *             condition variable.
+ *   release:  R9 -> the tokens go back -> dispatch.
+ *   dispatch: while the head's request fits, either grant it (R5: it
+ *             becomes a holder before it is signalled, so nobody can take
+ *             its tokens in between), or under R17 with a young head leave
+ *             the tokens free and wake enough waiters to race for them.
  *
- * A waiter's state says who moved it last:
- *
- *     WAITING --dispatch (R17)--> WOKEN --finds no token--> WAITING
- *        |                          |
- *        +--dispatch (R5)-----------+--takes a token--> GRANTED
- *        +--caplimit_close----------+-----------------> CLOSED
- *        +--deadline / cancel: the waiter removes itself (then dispatch)
+ * The head, for R4, R5 and R17, is the first waiter whose request is no
+ * larger than the total: an oversize request (R23) keeps its place but is
+ * passed over until a rise makes it fit.  Waiter states and their moves
+ * are drawn in internal.h; wait_set_state is the only writer.
  *
  * Only the waiter's own thread destroys its record, and only after it has
- * seen GRANTED or CLOSED under the lock, or removed itself: so a record is
- * never signalled after it is gone.
+ * seen a terminal state under the lock: so a record is never written after
+ * it is gone, and the waker copies a wake off the record before unlocking.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
+
+/* ---- Tokens ------------------------------------------------------------ */
+
+/* Tokens a new hold may take now: total - borrowed, or 0 after a fall.
+ * With an infinite total a hold may not make borrowed reach it (R23). */
+static size_t room(const caplimit_t *lim)
+{
+    if (lim->borrowed >= lim->total)
+        return 0;
+    if (lim->total == CAPLIMIT_INFINITE)
+        return lim->total - lim->borrowed - 1;
+    return lim->total - lim->borrowed;
+}
+
+static int oversize(const caplimit_t *lim, const struct cl_waiter *w)
+{
+    return w->n > lim->total;
+}
 
 /* ---- The FIFO queue ---------------------------------------------------- */
 
@@ -39,6 +56,7 @@ static void queue_push(caplimit_t *lim, struct cl_waiter *w)
     else
         lim->head = w;
     lim->tail = w;
+    lim->tokens_waiting += w->n;
     if (++lim->nwaiting > lim->counters.max_threads_waiting)
         lim->counters.max_threads_waiting = lim->nwaiting;
 }
@@ -53,9 +71,33 @@ static void queue_unlink(caplimit_t *lim, struct cl_waiter *w)
         w->next->prev = w->prev;
     else
         lim->tail = w->prev;
+    lim->tokens_waiting -= w->n;
     lim->nwaiting--;
+}
+
+/* The one writer of w->state: keeps tokens_woken in step, and takes a
+ * record that reaches a terminal state out of the queue. */
+static void wait_set_state(caplimit_t *lim, struct cl_waiter *w,
+                           enum cl_wait_state to)
+{
     if (w->state == CL_WOKEN)
-        lim->nwoken--;
+        lim->tokens_woken -= w->n;
+    if (to == CL_WOKEN)
+        lim->tokens_woken += w->n;
+    if ((w->state == CL_WAITING || w->state == CL_WOKEN)
+        && (to == CL_GRANTED || to == CL_CLOSED || to == CL_LEAVING))
+        queue_unlink(lim, w);
+    w->state = to;
+}
+
+/* The first waiter whose request can ever fit, or NULL (R23). */
+static struct cl_waiter *fitting_head(const caplimit_t *lim)
+{
+    struct cl_waiter *w = lim->head;
+
+    while (w != NULL && oversize(lim, w))
+        w = w->next;
+    return w;
 }
 
 /* ---- Time -------------------------------------------------------------- */
@@ -71,10 +113,15 @@ static unsigned long long ns_since(const struct timespec *t0)
     return ns > 0 ? (unsigned long long)ns : 0;
 }
 
-/* R17: the head of the queue may still be bypassed. */
-static int head_is_young(const caplimit_t *lim)
+/* R17: the head may still be bypassed. */
+static int is_young(const caplimit_t *lim, const struct cl_waiter *head)
 {
-    return ns_since(&lim->head->since) < lim->bypass_ns;
+    return ns_since(&head->since) < lim->bypass_ns;
+}
+
+static int barging(const caplimit_t *lim, const struct cl_waiter *head)
+{
+    return lim->policy == CAPLIMIT_POLICY_THROUGHPUT && is_young(lim, head);
 }
 
 int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
@@ -86,50 +133,7 @@ int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
     return 0;
 }
 
-/* ---- Dispatch: R5 and R17 ---------------------------------------------- */
-
-/* w leaves the queue as a holder; the caller signals it if it sleeps. */
-static void make_holder(caplimit_t *lim, struct cl_waiter *w)
-{
-    struct cl_borrowers *b = &lim->borrowers;
-
-    queue_unlink(lim, w);
-    cl_borrowers_promote(b, cl_borrowers_find(b, w->key));
-    b->entries[b->nheld - 1].grant = w->grant = ++lim->grants;
-    lim->borrowed++;
-    w->state = CL_GRANTED;
-}
-
-/* The holder at pos gives back one level, or with all every level; the
- * token goes back at level 0 (R9, R21, R22). */
-static void give_back(caplimit_t *lim, size_t pos, int all)
-{
-    struct cl_entry *e = &lim->borrowers.entries[pos];
-
-    if (e->level > 1 && !all) {
-        e->level--;
-        lim->extra_levels--;
-        return;
-    }
-    lim->extra_levels -= e->level - 1;
-    if (e->key.kind == CAPLIMIT_BORROWER_THREAD)
-        cl_thread_note_released(lim);
-    cl_borrowers_remove(&lim->borrowers, pos);
-    lim->borrowed--;
-    cl_dispatch(lim);
-}
-
-/* The signal goes out once the lock is dropped (cl_unlock), or at once
- * when the batch is full. */
-static void wake_later(caplimit_t *lim, struct cl_waiter *w)
-{
-    if (lim->nwakes == CL_WAKE_BATCH) {
-        pthread_cond_signal(w->wake.cond);
-        return;
-    }
-    __atomic_fetch_add(w->wake.pending, 1, __ATOMIC_RELAXED);
-    lim->wakes[lim->nwakes++] = w->wake;
-}
+/* ---- Wakes: chosen under the lock, sent after it ----------------------- */
 
 static void send_wakes(const struct cl_wake *wakes, size_t n)
 {
@@ -137,107 +141,228 @@ static void send_wakes(const struct cl_wake *wakes, size_t n)
 
     for (i = 0; i < n; i++) {
         pthread_cond_signal(wakes[i].cond);
+        /* RELEASE: the signal is sent before the sleeper's thread may see
+         * 0 and destroy the condition variable (thread.c, ACQUIRE) */
         __atomic_fetch_sub(wakes[i].pending, 1, __ATOMIC_RELEASE);
     }
 }
 
-void cl_unlock(caplimit_t *lim)
+/* The signal for w goes out with cl_unlock, or at once (under the lock)
+ * when the batch is full. */
+static void wake_later(caplimit_t *lim, struct cl_waiter *w)
 {
-    struct cl_wake wakes[CL_WAKE_BATCH];
-    size_t n = lim->nwakes;
-
-    if (CL_LIKELY(n == 0)) {
-        pthread_mutex_unlock(&lim->lock);
+    if (lim->nwakes == CL_WAKE_BATCH) {
+        pthread_cond_signal(w->wake.cond);
         return;
     }
-    memcpy(wakes, lim->wakes, n * sizeof wakes[0]);
-    lim->nwakes = 0;
-    pthread_mutex_unlock(&lim->lock);
-    send_wakes(wakes, n);
+    /* RELAXED: published to the sleeper's exit by the RELEASE in send_wakes,
+     * and to its next wait by the lock */
+    __atomic_fetch_add(w->wake.pending, 1, __ATOMIC_RELAXED);
+    lim->wakes[lim->nwakes++] = w->wake;
 }
 
+/* Sends, under the lock, the wakes a waiter chose itself before it sleeps:
+ * its wait drops the lock without passing through cl_unlock. */
+static void send_wakes_now(caplimit_t *lim)
+{
+    send_wakes(lim->wakes, lim->nwakes);
+    lim->nwakes = 0;
+}
+
+/* ---- Dispatch: R5, R17, R23 -------------------------------------------- */
+
+/* w leaves the queue as the holder of its n tokens; the caller signals it
+ * if it sleeps. */
+static void make_holder(caplimit_t *lim, struct cl_waiter *w)
+{
+    struct cl_borrowers *b = &lim->borrowers;
+    size_t pos = cl_borrowers_promote(b, cl_borrowers_find(b, w->key));
+    struct cl_entry *e = &b->entries[pos];
+
+    e->tokens = w->n;
+    e->tid = w->tid;
+    e->grant = w->grant = ++lim->grants;
+    lim->borrowed += w->n;
+    wait_set_state(lim, w, CL_GRANTED);
+}
+
+/* R5 with R23: grant from the head while requests fit, passing over the
+ * oversize ones; the first that does not fit holds back those behind it. */
 static void hand_off(caplimit_t *lim)
 {
-    while (lim->head != NULL && lim->borrowed < lim->total) {
-        struct cl_waiter *w = lim->head;
+    struct cl_waiter *w = lim->head, *next;
+
+    for (; w != NULL; w = next) {
+        next = w->next;
+        if (oversize(lim, w))
+            continue;
+        if (w->n > room(lim))
+            break;
         make_holder(lim, w);
         wake_later(lim, w);
     }
 }
 
-/* R17 with a young head: the free tokens stay free, and as many waiters as
- * there are free tokens are woken, from the head, to come and take them. */
-static void wake_for_free(caplimit_t *lim)
+/* R17 with a young head: the free tokens stay free, and enough waiters are
+ * woken, from the head on, to take them. */
+static void wake_for_free(caplimit_t *lim, struct cl_waiter *w)
 {
-    size_t free = lim->total - lim->borrowed;
-    struct cl_waiter *w;
+    size_t free = room(lim);
 
-    for (w = lim->head; w != NULL && lim->nwoken < free; w = w->next) {
-        if (w->state == CL_WAITING) {
-            w->state = CL_WOKEN;
-            lim->nwoken++;
-            wake_later(lim, w);
-        }
+    for (; w != NULL && lim->tokens_woken < free; w = w->next) {
+        if (oversize(lim, w) || w->state == CL_WOKEN)
+            continue;
+        if (w->n > free)
+            break;
+        wait_set_state(lim, w, CL_WOKEN);
+        wake_later(lim, w);
     }
 }
 
 void cl_dispatch(caplimit_t *lim)
 {
-    if (lim->head == NULL || lim->borrowed >= lim->total)
+    struct cl_waiter *head = fitting_head(lim);
+
+    if (head == NULL || head->n > room(lim))
         return;
-    if (lim->policy == CAPLIMIT_POLICY_THROUGHPUT && head_is_young(lim))
-        wake_for_free(lim);
+    if (barging(lim, head))
+        wake_for_free(lim, head);
     else
         hand_off(lim);
 }
 
-/* R4, relaxed by R17 while the head is young. */
-static int can_take_now(const caplimit_t *lim)
+/* R4, relaxed by R17 while the head is young (R23: n must fit). */
+static int can_take_now(const caplimit_t *lim, size_t n)
 {
-    if (lim->borrowed >= lim->total)
+    const struct cl_waiter *head;
+
+    if (n > room(lim))
         return 0;
-    if (lim->head == NULL)
-        return 1;
-    return lim->policy == CAPLIMIT_POLICY_THROUGHPUT && head_is_young(lim);
+    head = fitting_head(lim);
+    return head == NULL || barging(lim, head);
 }
 
-/* R18: every queued waiter leaves with CL_CLOSED; the caller unlocks with
- * cl_unlock, which wakes them. */
+/* R18: every queued waiter leaves with CL_CLOSED; cl_unlock wakes them. */
 void cl_close_queue(caplimit_t *lim)
 {
     struct cl_waiter *w;
 
     lim->closed = 1;
     while ((w = lim->head) != NULL) {
-        queue_unlink(lim, w);
         cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
-        w->state = CL_CLOSED;
+        wait_set_state(lim, w, CL_CLOSED);
         wake_later(lim, w);
     }
+}
+
+/* ---- The lock ---------------------------------------------------------- */
+
+static int is_idle(const caplimit_t *lim)
+{
+    return lim->borrowed == 0 && lim->nwaiting == 0 && lim->in_wait == 0;
+}
+
+int cl_busy(const caplimit_t *lim)
+{
+    return !is_idle(lim) || lim->ndrainers != 0;
+}
+
+/* R29: every drainer leaves its list, told the limiter is idle. */
+static void wake_drainers(caplimit_t *lim)
+{
+    struct cl_waiter *w;
+
+    while ((w = lim->drainers) != NULL) {
+        lim->drainers = w->next;
+        w->state = CL_DRAINED;
+        wake_later(lim, w);
+    }
+}
+
+void cl_lock(const caplimit_t *clim)
+{
+    caplimit_t *lim = (caplimit_t *)clim;   /* settling is not a change of state */
+
+    pthread_mutex_lock(&lim->lock);
+    /* R17 against R1/R5: a head that grew old while the tokens it was woken
+     * for stayed free must be granted them before anyone reads or takes */
+    if (CL_UNLIKELY(lim->policy == CAPLIMIT_POLICY_THROUGHPUT && lim->head != NULL))
+        cl_dispatch(lim);
+}
+
+void cl_unlock(const caplimit_t *clim)
+{
+    caplimit_t *lim = (caplimit_t *)clim;
+    struct cl_wake wakes[CL_WAKE_BATCH];
+    size_t n;
+
+    if (CL_UNLIKELY(lim->drainers != NULL) && is_idle(lim))
+        wake_drainers(lim);
+    n = lim->nwakes;
+    if (CL_LIKELY(n == 0)) {
+        pthread_mutex_unlock(&lim->lock);
+        return;
+    }
+    /* Copy the wakes off first: once unlocked, lim may be destroyed by a
+     * thread we are about to wake (glibc's rule for sem_post), and the
+     * waiters' records are theirs to drop.  The condition variables live
+     * as long as their threads (the handshake in internal.h). */
+    memcpy(wakes, lim->wakes, n * sizeof wakes[0]);
+    lim->nwakes = 0;
+    pthread_mutex_unlock(&lim->lock);
+    send_wakes(wakes, n);
 }
 
 /* ---- Waiting ----------------------------------------------------------- */
 
 /* A queued waiter gives up its place: deadline or cancellation.  Its
- * leaving may let the next ones in (R5, R6, R7). */
+ * leaving may let the next ones in (R5, R6, R7, R23). */
 static void leave_queue(caplimit_t *lim, struct cl_waiter *w)
 {
-    queue_unlink(lim, w);
     cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
+    wait_set_state(lim, w, CL_LEAVING);
     cl_dispatch(lim);
 }
 
-/* A woken waiter (R17) takes a free token if it may, else keeps its place. */
+/* A woken waiter (R17) takes its tokens if it may, else keeps its place. */
 static void try_take(caplimit_t *lim, struct cl_waiter *w)
 {
-    w->state = CL_WAITING;
-    lim->nwoken--;
-    if (lim->borrowed >= lim->total)
+    struct cl_waiter *head;
+
+    wait_set_state(lim, w, CL_WAITING);
+    if (w->n > room(lim))
         return;
-    if (w == lim->head || (lim->policy == CAPLIMIT_POLICY_THROUGHPUT && head_is_young(lim)))
+    head = fitting_head(lim);
+    if (w == head || barging(lim, head))
         make_holder(lim, w);
     else
         hand_off(lim);               /* the head is old: it goes first */
+}
+
+/* The holder at pos gives back its whole hold (R9, R21, R22, R23). */
+static void give_back_hold(caplimit_t *lim, size_t pos)
+{
+    struct cl_entry *e = &lim->borrowers.entries[pos];
+
+    lim->extra_levels -= e->level - 1;
+    lim->borrowed -= e->tokens;
+    if (e->key.kind == CAPLIMIT_BORROWER_THREAD)
+        cl_thread_note_released(lim);
+    cl_borrowers_remove(&lim->borrowers, pos);
+    cl_dispatch(lim);
+}
+
+/* The holder at pos gives back one level, or at level 1 its hold (R21). */
+static void give_back_level(caplimit_t *lim, size_t pos)
+{
+    struct cl_entry *e = &lim->borrowers.entries[pos];
+
+    if (e->level > 1) {
+        e->level--;
+        lim->extra_levels--;
+        return;
+    }
+    give_back_hold(lim, pos);
 }
 
 struct cl_wait_ctx {
@@ -258,18 +383,18 @@ static void on_cancel(void *arg)
         leave_queue(lim, w);
         break;
     case CL_GRANTED: {                /* granted, not yet returned: give back */
-        /* An object's token may have been released (R2), even taken
-         * again, by another thread meanwhile: give back only our grant. */
+        /* An object's hold may have been released (R2), even taken again,
+         * by another thread meanwhile: give back only our grant. */
         size_t pos = cl_borrowers_find(&lim->borrowers, w->key);
         if (pos != CL_NONE && lim->borrowers.entries[pos].grant == w->grant)
-            give_back(lim, pos, 0);
+            give_back_level(lim, pos);
         break;
     }
-    case CL_CLOSED:
+    default:
         break;
     }
     lim->counters.cancelled++;
-    lim->inside--;
+    lim->in_wait--;
     cl_unlock(lim);
 }
 
@@ -298,19 +423,12 @@ static struct timespec on_realtime(clockid_t clock, const struct timespec *absti
 }
 #endif
 
-/* Signals chosen by a dispatch that this waiter ran itself (on queueing,
- * or in try_take) cannot wait for cl_unlock: the wait drops the lock. */
-static void wake_now(caplimit_t *lim)
-{
-    send_wakes(lim->wakes, lim->nwakes);
-    lim->nwakes = 0;
-}
-
-static int sleep_once(struct cl_waiter *w, caplimit_t *lim, clockid_t clock,
+/* One sleep on w's condition variable; the lock is dropped meanwhile. */
+static int sleep_once(caplimit_t *lim, struct cl_waiter *w, clockid_t clock,
                       const struct timespec *abstime)
 {
     if (lim->nwakes != 0)
-        wake_now(lim);
+        send_wakes_now(lim);
     if (abstime == NULL)
         return pthread_cond_wait(w->wake.cond, &lim->lock);
 #if defined(HAVE_PTHREAD_COND_CLOCKWAIT)
@@ -323,25 +441,45 @@ static int sleep_once(struct cl_waiter *w, caplimit_t *lim, clockid_t clock,
 #endif
 }
 
-/* Queues the caller (room in the borrower set is reserved) and waits until
- * it is granted, closed out, timed out or cancelled.  Unlocks. */
-static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
-                         const struct timespec *abstime)
+static void count_wait_end(caplimit_t *lim, const struct cl_waiter *w, int rc)
+{
+    if (rc == 0) {
+        unsigned long long ns = ns_since(&w->since);
+        lim->counters.granted_after_wait++;
+        lim->counters.wait_ns_total += ns;
+        if (ns > lim->counters.wait_ns_max)
+            lim->counters.wait_ns_max = ns;
+        if (w->key.kind == CAPLIMIT_BORROWER_THREAD)
+            cl_thread_note_held(lim);
+    } else if (rc == ECANCELED) {
+        lim->counters.closed_out++;
+    } else {
+        lim->counters.timed_out++;
+    }
+}
+
+/* Queues the caller for n tokens (room in the borrower set is reserved)
+ * and waits until it is granted, closed out, timed out or cancelled.
+ * Unlocks. */
+static int wait_in_queue(caplimit_t *lim, struct cl_key key, size_t n,
+                         clockid_t clock, const struct timespec *abstime)
 {
     struct cl_waiter w;
     struct cl_wait_ctx ctx = { lim, &w };
     int rc;
 
-    if ((rc = cl_thread_wake(&w.wake)) != 0) {
-        pthread_mutex_unlock(&lim->lock);
+    if ((rc = cl_thread_sleeper(&w.wake)) != 0) {
+        cl_unlock(lim);
         return rc;
     }
     w.key = key;
+    w.n = n;
+    w.tid = key.kind == CAPLIMIT_BORROWER_THREAD ? cl_thread_tid() : 0;
     w.state = CL_WAITING;
     clock_gettime(CLOCK_MONOTONIC, &w.since);
     cl_borrowers_add_queued(&lim->borrowers, key);
     queue_push(lim, &w);
-    lim->inside++;
+    lim->in_wait++;
     /* R17: behind an old head that was woken but has not run yet, free
      * tokens may wait for nobody: hand them off now, maybe to us. */
     cl_dispatch(lim);
@@ -350,7 +488,7 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
     for (;;) {
         /* R7: the wait may return for our grant with a cancellation
          * already pending (glibc then does not act on it): act now, so a
-         * thread cancelled before it returned gives the token back */
+         * thread cancelled before it returned gives the tokens back */
         pthread_testcancel();
         if (w.state == CL_WOKEN)
             try_take(lim, &w);
@@ -363,7 +501,7 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
             break;
         }
         /* R13: a signal handler may wake us; only the state ends the wait */
-        if (sleep_once(&w, lim, clock, abstime) == ETIMEDOUT
+        if (sleep_once(lim, &w, clock, abstime) == ETIMEDOUT
             && (w.state == CL_WAITING || w.state == CL_WOKEN)) {
             leave_queue(lim, &w);
             rc = ETIMEDOUT;
@@ -372,27 +510,74 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, clockid_t clock,
     }
     pthread_cleanup_pop(0);
 
-    lim->inside--;
-    if (rc == 0) {
-        unsigned long long ns = ns_since(&w.since);
-        lim->counters.granted_after_wait++;
-        lim->counters.wait_ns_total += ns;
-        if (ns > lim->counters.wait_ns_max)
-            lim->counters.wait_ns_max = ns;
-        if (key.kind == CAPLIMIT_BORROWER_THREAD)
-            cl_thread_note_held(lim);
-    } else if (rc == ECANCELED) {
-        lim->counters.closed_out++;
-    } else {
-        lim->counters.timed_out++;
-    }
+    lim->in_wait--;
+    count_wait_end(lim, &w, rc);
     cl_unlock(lim);
     return rc;
 }
 
+/* ---- Drain (R29) ------------------------------------------------------- */
+
+static void unlink_drainer(caplimit_t *lim, struct cl_waiter *w)
+{
+    struct cl_waiter **p;
+
+    for (p = &lim->drainers; *p != NULL; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    }
+}
+
+static void on_drain_cancel(void *arg)
+{
+    struct cl_wait_ctx *c = arg;
+
+    if (c->w->state == CL_DRAINING)
+        unlink_drainer(c->lim, c->w);
+    c->lim->ndrainers--;
+    cl_unlock(c->lim);
+}
+
+int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
+{
+    struct cl_waiter w;
+    struct cl_wait_ctx ctx = { lim, &w };
+    int rc;
+
+    if (is_idle(lim)) {
+        cl_unlock(lim);
+        return 0;
+    }
+    if ((rc = cl_thread_sleeper(&w.wake)) != 0) {
+        cl_unlock(lim);
+        return rc;
+    }
+    w.state = CL_DRAINING;
+    w.next = lim->drainers;
+    lim->drainers = &w;
+    lim->ndrainers++;
+
+    pthread_cleanup_push(on_drain_cancel, &ctx);
+    while (w.state == CL_DRAINING) {
+        pthread_testcancel();
+        if (sleep_once(lim, &w, clock, abstime) == ETIMEDOUT
+            && w.state == CL_DRAINING) {
+            unlink_drainer(lim, &w);
+            w.state = CL_LEAVING;
+        }
+    }
+    pthread_cleanup_pop(0);
+
+    lim->ndrainers--;
+    cl_unlock(lim);
+    return w.state == CL_DRAINED ? 0 : ETIMEDOUT;
+}
+
 /* ---- Acquire and release ----------------------------------------------- */
 
-/* R21: a holder enters again, or R3 refuses it. */
+/* R21: a holder enters again (taking no tokens, R23), or R3 refuses it. */
 static int reenter(caplimit_t *lim, struct cl_entry *e)
 {
     if (e->level == 0 || !lim->reentrant)
@@ -418,52 +603,99 @@ static int reserve(caplimit_t *lim, struct cl_key key)
     return rc;
 }
 
-int cl_acquire(caplimit_t *lim, struct cl_key key, int wait, clockid_t clock,
+static void take_now(caplimit_t *lim, struct cl_key key, size_t n)
+{
+    size_t pos = cl_borrowers_add_holder(&lim->borrowers, key);
+    struct cl_entry *e = &lim->borrowers.entries[pos];
+
+    e->tokens = n;
+    lim->borrowed += n;
+    lim->counters.granted_at_once++;
+    if (key.kind == CAPLIMIT_BORROWER_THREAD) {
+        e->tid = cl_thread_tid();
+        cl_thread_note_held(lim);
+    }
+}
+
+/* R23: with an infinite total, borrowed may never reach it. */
+static int would_overflow(const caplimit_t *lim, size_t n)
+{
+    return lim->total == CAPLIMIT_INFINITE && n >= CAPLIMIT_INFINITE - lim->borrowed;
+}
+
+int cl_acquire(caplimit_t *lim, struct cl_key key, size_t n,
+               enum cl_may_wait may_wait, clockid_t clock,
                const struct timespec *abstime)
 {
     size_t pos;
     int rc;
 
-    pthread_mutex_lock(&lim->lock);
+    cl_lock(lim);
     pos = cl_borrowers_find(&lim->borrowers, key);
     if (CL_UNLIKELY(pos != CL_NONE)) {
         rc = reenter(lim, &lim->borrowers.entries[pos]);
     } else if (CL_UNLIKELY(lim->closed)) {
         lim->counters.closed_out++;
         rc = ECANCELED;
-    } else if (CL_LIKELY(can_take_now(lim))) {
-        rc = reserve(lim, key);
-        if (CL_LIKELY(rc == 0)) {
-            cl_borrowers_add_holder(&lim->borrowers, key);
-            lim->borrowed++;
-            lim->counters.granted_at_once++;
-            if (key.kind == CAPLIMIT_BORROWER_THREAD)
-                cl_thread_note_held(lim);
-        }
-    } else if (!wait) {
+    } else if (CL_UNLIKELY(would_overflow(lim, n))) {
+        rc = EOVERFLOW;
+    } else if (CL_LIKELY(can_take_now(lim, n))) {
+        if (CL_LIKELY((rc = reserve(lim, key)) == 0))
+            take_now(lim, key, n);
+    } else if (may_wait == CL_NOWAIT) {
         lim->counters.would_block++;
         rc = EWOULDBLOCK;
     } else if ((rc = reserve(lim, key)) == 0) {
-        return wait_in_queue(lim, key, clock, abstime);
+        return wait_in_queue(lim, key, n, clock, abstime);
     }
-    pthread_mutex_unlock(&lim->lock);
+    cl_unlock(lim);
     return rc;
 }
 
-int cl_release(caplimit_t *lim, struct cl_key key, int at_exit)
+/* R23: the holder at pos gives back n of its tokens and keeps its hold. */
+static void give_back_tokens(caplimit_t *lim, size_t pos, size_t n)
 {
-    struct cl_entry *e;
-    size_t pos;
+    lim->borrowers.entries[pos].tokens -= n;
+    lim->borrowed -= n;
+    cl_dispatch(lim);
+}
 
-    pthread_mutex_lock(&lim->lock);
-    pos = cl_borrowers_find(&lim->borrowers, key);
-    if (pos == CL_NONE || (e = &lim->borrowers.entries[pos])->level == 0) {
-        pthread_mutex_unlock(&lim->lock);
-        return EPERM;
+static int release_at(caplimit_t *lim, size_t pos, enum cl_give_back how, size_t n)
+{
+    struct cl_entry *e = &lim->borrowers.entries[pos];
+
+    switch (how) {
+    case CL_GIVE_TOKENS:
+        if (n > e->tokens)
+            return EINVAL;
+        if (n < e->tokens) {
+            give_back_tokens(lim, pos, n);
+            return 0;
+        }
+        /* n == held: the plain release */
+        /* fall through */
+    case CL_GIVE_LEVEL:
+        give_back_level(lim, pos);
+        return 0;
+    case CL_GIVE_ALL:
+        lim->counters.abandoned += e->tokens;
+        break;
     }
-    if (at_exit)
-        lim->counters.abandoned++;
-    give_back(lim, pos, at_exit);
-    cl_unlock(lim);
+    give_back_hold(lim, pos);
     return 0;
+}
+
+int cl_release(caplimit_t *lim, struct cl_key key, enum cl_give_back how, size_t n)
+{
+    size_t pos;
+    int rc;
+
+    cl_lock(lim);
+    pos = cl_borrowers_find(&lim->borrowers, key);
+    if (pos == CL_NONE || lim->borrowers.entries[pos].level == 0)
+        rc = EPERM;
+    else
+        rc = release_at(lim, pos, how, n);
+    cl_unlock(lim);
+    return rc;
 }

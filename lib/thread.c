@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CL_INLINE_HELD 4
 
@@ -27,6 +29,7 @@ struct cl_thread {
     int cond_ready;
     pthread_cond_t cond;             /* where this thread waits (queue.c) */
     unsigned pending;                /* signals on their way to cond */
+    pid_t tid;                       /* 0 until first asked for */
 };
 
 /* initial-exec: a plain %fs-relative access instead of a __tls_get_addr
@@ -65,7 +68,7 @@ static void give_back_all(void *arg)
     struct cl_key me = cl_thread_key(pthread_self());
 
     while (t->n > 0) {
-        if (cl_release(t->held[t->n - 1], me, 1) != 0)
+        if (cl_release(t->held[t->n - 1], me, CL_GIVE_ALL, 0) != 0)
             t->n--;                  /* not held after all: forget it */
     }
     if (t->held != t->inline_held)
@@ -121,7 +124,7 @@ int cl_thread_reserve(void)
     return 0;
 }
 
-int cl_thread_wake(struct cl_wake *out)
+int cl_thread_sleeper(struct cl_wake *out)
 {
     struct cl_thread *t = &cl_self;
 
@@ -135,6 +138,15 @@ int cl_thread_wake(struct cl_wake *out)
     out->cond = &t->cond;
     out->pending = &t->pending;
     return 0;
+}
+
+pid_t cl_thread_tid(void)
+{
+    struct cl_thread *t = &cl_self;
+
+    if (CL_UNLIKELY(t->tid == 0))
+        t->tid = (pid_t)syscall(SYS_gettid);
+    return t->tid;
 }
 
 void cl_thread_note_held(caplimit_t *lim)
