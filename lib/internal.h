@@ -8,6 +8,8 @@
  *                hand-off (R5), bounded barging (R17), the wait itself with
  *                deadlines (R6) and cancellation (R7).
  *   thread.c     the per-thread record that gives tokens back at exit (R22).
+ *   clock.c      the timed wait on either clock (R6), with or without
+ *                pthread_cond_clockwait.
  *   alloc.c      the one place that allocates (fault injection hooks).
  * The public functions, each in a small file of its own, only check their
  * arguments, take the lock and call into those.
@@ -167,6 +169,15 @@ CL_HIDDEN int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
 /* Unlocks, then signals the waiters that dispatch chose, so a woken waiter
  * does not find its waker still holding the lock. */
 CL_HIDDEN void cl_unlock(caplimit_t *lim);
+
+/* ---- Timed waits (clock.c, R6) ----------------------------------------- */
+
+/* A condition variable that cl_cond_timedwait can wait on. */
+CL_HIDDEN int cl_cond_init(pthread_cond_t *c);
+/* Waits on c until woken or until abstime on clock; ETIMEDOUT only if clock
+ * says abstime has come, else 0 (maybe a spurious wake-up). */
+CL_HIDDEN int cl_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
+                                const struct timespec *abstime);
 
 /* ---- Per-thread record (thread.c, R22) --------------------------------- */
 

@@ -273,31 +273,6 @@ static void on_cancel(void *arg)
     cl_unlock(lim);
 }
 
-#ifndef HAVE_PTHREAD_COND_CLOCKWAIT
-/* Without pthread_cond_clockwait, wait on CLOCK_REALTIME for the same span:
- * the deadline is re-read on each wake, so a clock step is caught late at
- * worst. */
-static struct timespec on_realtime(clockid_t clock, const struct timespec *abstime)
-{
-    struct timespec now, rt;
-    long long ns;
-
-    if (clock == CLOCK_REALTIME)
-        return *abstime;
-    clock_gettime(clock, &now);
-    clock_gettime(CLOCK_REALTIME, &rt);
-    ns = (long long)(abstime->tv_sec - now.tv_sec) * 1000000000LL
-       + (abstime->tv_nsec - now.tv_nsec) + rt.tv_nsec;
-    rt.tv_sec += ns / 1000000000LL;
-    rt.tv_nsec = ns % 1000000000LL;
-    if (rt.tv_nsec < 0) {
-        rt.tv_sec--;
-        rt.tv_nsec += 1000000000L;
-    }
-    return rt;
-}
-#endif
-
 /* Signals chosen by a dispatch that this waiter ran itself (on queueing,
  * or in try_take) cannot wait for cl_unlock: the wait drops the lock. */
 static void wake_now(caplimit_t *lim)
@@ -313,14 +288,7 @@ static int sleep_once(struct cl_waiter *w, caplimit_t *lim, clockid_t clock,
         wake_now(lim);
     if (abstime == NULL)
         return pthread_cond_wait(w->wake.cond, &lim->lock);
-#if defined(HAVE_PTHREAD_COND_CLOCKWAIT)
-    return pthread_cond_clockwait(w->wake.cond, &lim->lock, clock, abstime);
-#else
-    {
-        struct timespec rt = on_realtime(clock, abstime);
-        return pthread_cond_timedwait(w->wake.cond, &lim->lock, &rt);
-    }
-#endif
+    return cl_cond_timedwait(w->wake.cond, &lim->lock, clock, abstime);
 }
 
 /* Queues the caller (room in the borrower set is reserved) and waits until

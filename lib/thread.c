@@ -128,7 +128,7 @@ int cl_thread_wake(struct cl_wake *out)
     if (CL_UNLIKELY(!t->registered) && register_thread(t) != 0)
         return ENOMEM;
     if (CL_UNLIKELY(!t->cond_ready)) {
-        if (pthread_cond_init(&t->cond, NULL) != 0)
+        if (cl_cond_init(&t->cond) != 0)
             return ENOMEM;
         t->cond_ready = 1;
     }

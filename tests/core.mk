@@ -3,13 +3,15 @@
 #   check_rules      R1..R5, R8..R12, R14, the over-grant and quota scenarios
 #   check_api        NULL arguments, caplimit_format, CAPLIMIT_WITH
 #   check_deadlines  R6 on both clocks, R13 signals
+#   check_clock      R6 against far deadlines and realtime steps (its own
+#                    clock_gettime), with or without pthread_cond_clockwait
 #   check_cancel     R7
 #   check_enomem     R15 (white-box: the fault-injection hook)
 #   check_stress     R16 (STRESS_ITERATIONS scales it)
 #   check-exports.sh only caplimit_* leaves the shared object
 #   check-header.sh  caplimit.h stands alone as C99 and C++11
 if HAVE_CHECK
-CL_CORE_CHECKS = tests/check_rules tests/check_api tests/check_deadlines \
+CL_CORE_CHECKS = tests/check_rules tests/check_api tests/check_deadlines tests/check_clock \
 	tests/check_cancel tests/check_enomem tests/check_stress
 check_PROGRAMS += $(CL_CORE_CHECKS)
 TESTS += $(CL_CORE_CHECKS)
@@ -25,6 +27,10 @@ tests_check_api_LDADD = $(CL_TEST_LIBS)
 tests_check_deadlines_SOURCES = tests/check_deadlines.c
 tests_check_deadlines_CFLAGS = $(CL_TEST_FLAGS)
 tests_check_deadlines_LDADD = $(CL_TEST_LIBS)
+
+tests_check_clock_SOURCES = tests/check_clock.c
+tests_check_clock_CFLAGS = $(CL_TEST_FLAGS)
+tests_check_clock_LDADD = $(CL_TEST_LIBS)
 
 tests_check_cancel_SOURCES = tests/check_cancel.c
 tests_check_cancel_CFLAGS = $(CL_TEST_FLAGS)
