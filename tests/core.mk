@@ -53,3 +53,4 @@ SH_LOG_COMPILER = env CC='$(CC)' NM='$(NM)' CL_TOP_SRCDIR='$(top_srcdir)' \
 	CL_TOP_BUILDDIR='$(top_builddir)' $(SHELL)
 TESTS += tests/check-exports.sh tests/check-header.sh
 dist_noinst_SCRIPTS += tests/check-exports.sh tests/check-header.sh
+EXTRA_DIST += tests/shim/check.h
