@@ -12,7 +12,8 @@
 
 # The stress program is plain C (no Check): its exit status is the verdict.
 check_PROGRAMS += tests/stress
-TESTS += tests/stress
+TESTS += tests/stress tests/check-stress-watchdog.sh
+dist_noinst_SCRIPTS += tests/check-stress-watchdog.sh
 tests_stress_SOURCES = tests/stress.c
 tests_stress_LDADD = lib/libcaplimit.la
 
