@@ -45,7 +45,7 @@ static void wait_for_signals_in_flight(struct cl_thread *t)
 {
     struct timespec pause = { 0, 50000 };
     unsigned spins = 0;
-    int state;
+    int state, saved = errno;        /* nanosleep may set it */
 
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     while (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) != 0) {
@@ -57,6 +57,7 @@ static void wait_for_signals_in_flight(struct cl_thread *t)
             nanosleep(&pause, NULL);
     }
     pthread_setcancelstate(state, NULL);
+    errno = saved;
 }
 
 static void give_back_all(void *arg)

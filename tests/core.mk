@@ -7,12 +7,13 @@
 #                    clock_gettime), with or without pthread_cond_clockwait
 #   check_cancel     R7
 #   check_enomem     R15 (white-box: the fault-injection hook)
+#   check_errno      no function sets errno (white-box: the same hook)
 #   check_stress     R16 (STRESS_ITERATIONS scales it)
 #   check-exports.sh only caplimit_* leaves the shared object
 #   check-header.sh  caplimit.h stands alone as C99 and C++11
 if HAVE_CHECK
 CL_CORE_CHECKS = tests/check_rules tests/check_api tests/check_deadlines tests/check_clock \
-	tests/check_cancel tests/check_enomem tests/check_stress
+	tests/check_cancel tests/check_enomem tests/check_errno tests/check_stress
 check_PROGRAMS += $(CL_CORE_CHECKS)
 TESTS += $(CL_CORE_CHECKS)
 
@@ -39,6 +40,10 @@ tests_check_cancel_LDADD = $(CL_TEST_LIBS)
 tests_check_enomem_SOURCES = tests/check_enomem.c
 tests_check_enomem_CFLAGS = $(CL_TEST_FLAGS)
 tests_check_enomem_LDADD = $(CL_WHITEBOX_TEST_LIBS)
+
+tests_check_errno_SOURCES = tests/check_errno.c
+tests_check_errno_CFLAGS = $(CL_TEST_FLAGS)
+tests_check_errno_LDADD = $(CL_WHITEBOX_TEST_LIBS)
 
 tests_check_stress_SOURCES = tests/check_stress.c
 tests_check_stress_CFLAGS = $(CL_TEST_FLAGS)
