@@ -356,7 +356,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("api");
-    TCase *tc = tcase_create("api");
+    TCase *tc = harness_tcase_create("api");
 
     tcase_add_test(tc, test_R1_R12_null_limiter_everywhere);
     tcase_add_test(tc, test_R2_null_borrower_and_out_are_EINVAL_even_when_free);

@@ -276,7 +276,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("cancel");
-    TCase *tc = tcase_create("cancel");
+    TCase *tc = harness_tcase_create("cancel");
 
     harness_add_cancel_test(tc, test_R7_cancel_while_queued);
     harness_add_cancel_test(tc, test_R7_cancel_in_the_middle_keeps_fifo);

@@ -172,7 +172,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("clock");
-    TCase *tc = tcase_create("clock");
+    TCase *tc = harness_tcase_create("clock");
 
     tcase_add_test(tc, test_R6_monotonic_deadline_ignores_a_realtime_step);
     tcase_add_test(tc, test_R6_realtime_deadline_follows_steps);

@@ -448,7 +448,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("R19 counters");
-    TCase *tc = tcase_create("counters");
+    TCase *tc = harness_tcase_create("counters");
 
     tcase_add_test(tc, test_R19_einval);
     harness_add_cancel_test(tc, test_R19_scripted_sequence);

@@ -315,7 +315,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("enomem");
-    TCase *tc = tcase_create("enomem");
+    TCase *tc = harness_tcase_create("enomem");
 
     tcase_add_test(tc, test_R15_create_ENOMEM_at_each_allocation);
     tcase_add_test(tc, test_R15_borrower_set_growth_ENOMEM);

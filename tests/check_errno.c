@@ -236,7 +236,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("errno");
-    TCase *tc = tcase_create("errno");
+    TCase *tc = harness_tcase_create("errno");
 
     tcase_add_test(tc, test_errno_create_destroy_close);
     tcase_add_test(tc, test_errno_acquire_and_release);

@@ -135,7 +135,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("stress");
-    TCase *tc = tcase_create("stress");
+    TCase *tc = harness_tcase_create("stress");
 
     tcase_add_test(tc, test_R16_many_threads_every_variant);
     tcase_add_test(tc, test_R16_R8_many_threads_while_total_changes);

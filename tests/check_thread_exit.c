@@ -388,7 +388,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("R22 thread exit");
-    TCase *tc = tcase_create("thread_exit");
+    TCase *tc = harness_tcase_create("thread_exit");
 
     tcase_add_test(tc, test_R22_holder_returns);
     tcase_add_test(tc, test_R22_holder_calls_pthread_exit);
