@@ -59,3 +59,10 @@ check-valgrind:
 
 .PHONY: check-stress check-memcheck check-helgrind check-drd check-valgrind
 CLEANFILES += tests/memcheck.log tests/helgrind.log tests/drd.log
+
+# Semantic mutants of lib/ against the whole suite (slow; not in CI).
+dist_noinst_SCRIPTS += tests/mutants/run.sh
+EXTRA_DIST += tests/mutants/list
+check-mutants:
+	$(SHELL) $(abs_top_srcdir)/tests/mutants/run.sh
+.PHONY: check-mutants
