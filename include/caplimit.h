@@ -4,8 +4,10 @@
  * caplimit.h: a capacity limiter for POSIX threads.
  *
  * A counting semaphore that knows who holds its tokens: a borrower (the
- * calling thread, or any object pointer) holds at most one token, waiters are
- * served in strict FIFO order, and the capacity can change at run time.
+ * calling thread, or any object pointer) holds at most one hold (one token,
+ * or n as one weighted hold), waiters are served in strict FIFO order, the
+ * capacity can change at run time, and a limiter may be shared by every
+ * process on the machine, which gets back all a process held when it ends.
  * Every function that returns int returns 0 or a positive errno value, as the
  * pthreads functions do, and none of them sets errno.  The rules R1..R29
  * named below are those of the contract (man caplimit(7)).
@@ -33,6 +35,13 @@ extern "C" {
 #define CAPLIMIT_API
 #endif
 
+/* GCC and Clang: unsigned long long is an extension in C89, not an error. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CAPLIMIT_EXTENSION_ __extension__
+#else
+#define CAPLIMIT_EXTENSION_
+#endif
+
 /* ---- Version ----------------------------------------------------------- */
 
 #define CAPLIMIT_VERSION_MAJOR 1
@@ -47,7 +56,11 @@ extern "C" {
 
 typedef struct caplimit caplimit_t;            /* opaque */
 
+#ifdef __cplusplus
+#define CAPLIMIT_INFINITE (static_cast<size_t>(-1))
+#else
 #define CAPLIMIT_INFINITE ((size_t)-1)         /* total_tokens without a limit */
+#endif
 
 enum caplimit_borrower_kind {
     CAPLIMIT_BORROWER_THREAD = 1,              /* the default borrower: a thread */
@@ -65,7 +78,7 @@ struct caplimit_borrower {
     size_t tokens;                             /* R23: tokens it holds; 1 unless weighted */
     pid_t pid;                                 /* R25: the borrower's process */
     pid_t tid;                                 /* THREAD: its kernel thread id; else 0 */
-    unsigned long long reserved[4];            /* 0: room to grow */
+    CAPLIMIT_EXTENSION_ unsigned long long reserved[4];            /* 0: room to grow */
 };
 
 struct caplimit_statistics {
@@ -75,7 +88,7 @@ struct caplimit_statistics {
     size_t nborrowers;                         /* borrowers that hold tokens */
     struct caplimit_borrower *borrowers;       /* nborrowers entries, any order */
     size_t tokens_waiting;                     /* R23: tokens the queued waiters ask for */
-    unsigned long long reserved[7];            /* 0: room to grow */
+    CAPLIMIT_EXTENSION_ unsigned long long reserved[7];            /* 0: room to grow */
 };
 
 enum caplimit_policy {
@@ -84,18 +97,18 @@ enum caplimit_policy {
 };
 
 struct caplimit_counters {
-    unsigned long long granted_at_once;        /* acquires that did not wait */
-    unsigned long long granted_after_wait;     /* acquires that queued, then got a token */
-    unsigned long long would_block;            /* nowait calls that returned EWOULDBLOCK */
-    unsigned long long timed_out;              /* calls that returned ETIMEDOUT */
-    unsigned long long cancelled;              /* R7: waiters ended by pthread_cancel */
-    unsigned long long closed_out;             /* R18: calls that returned ECANCELED */
-    unsigned long long abandoned;              /* R22: tokens given back at thread exit */
-    unsigned long long wait_ns_total;          /* summed over granted_after_wait */
-    unsigned long long wait_ns_max;            /* the longest of those waits */
+    CAPLIMIT_EXTENSION_ unsigned long long granted_at_once;        /* acquires that did not wait */
+    CAPLIMIT_EXTENSION_ unsigned long long granted_after_wait;     /* acquires that queued, then got a token */
+    CAPLIMIT_EXTENSION_ unsigned long long would_block;            /* nowait calls that returned EWOULDBLOCK */
+    CAPLIMIT_EXTENSION_ unsigned long long timed_out;              /* calls that returned ETIMEDOUT */
+    CAPLIMIT_EXTENSION_ unsigned long long cancelled;              /* R7: waiters ended by pthread_cancel */
+    CAPLIMIT_EXTENSION_ unsigned long long closed_out;             /* R18: calls that returned ECANCELED */
+    CAPLIMIT_EXTENSION_ unsigned long long abandoned;              /* R22: tokens given back at thread exit */
+    CAPLIMIT_EXTENSION_ unsigned long long wait_ns_total;          /* summed over granted_after_wait */
+    CAPLIMIT_EXTENSION_ unsigned long long wait_ns_max;            /* the longest of those waits */
     size_t max_threads_waiting;                /* the largest threads_waiting seen */
-    unsigned long long reclaimed;              /* R26: tokens taken back from ended processes */
-    unsigned long long reserved[7];            /* 0: room to grow */
+    CAPLIMIT_EXTENSION_ unsigned long long reclaimed;              /* R26: tokens taken back from ended processes */
+    CAPLIMIT_EXTENSION_ unsigned long long reserved[7];            /* 0: room to grow */
 };
 
 /* "1.0.0": the version of the library the program runs with, which may be
@@ -166,7 +179,7 @@ CAPLIMIT_API size_t caplimit_threads_waiting(const caplimit_t *lim);
 /* ---- Behaviour switches (R17, R21) ------------------------------------- */
 
 /* bypass_ns 0 picks the default, 1 ms. */
-CAPLIMIT_API int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
+CAPLIMIT_EXTENSION_ CAPLIMIT_API int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
                                      unsigned long long bypass_ns);
 CAPLIMIT_API int caplimit_set_reentrant(caplimit_t *lim, int on);
 
@@ -209,9 +222,17 @@ CAPLIMIT_API int caplimit_is_shared(const caplimit_t *lim);
  * The hold is given back however the block is left: falling off its end,
  * break, continue, return or goto; whatever the block already released is
  * not given back twice.  (Thread cancellation and pthread_exit do not run
- * cleanup attributes in C; R22 gives such a token back.)
+ * cleanup attributes in C; R22 gives such a token back.)  The macros need
+ * C99 or C++ (a declaration in a for statement).
  */
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__))                                  \
+    && (defined(__cplusplus) || (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L))
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define CAPLIMIT_NULL_ nullptr
+#else
+#define CAPLIMIT_NULL_ NULL
+#endif
 
 struct caplimit_scope_ {
     caplimit_t *held_;                         /* NULL once given back */
@@ -223,7 +244,7 @@ caplimit_scope_enter_(caplimit_t *lim, const void *borrower, size_t n, int *rc)
 {
     struct caplimit_scope_ s;
     *rc = caplimit_acquire_tokens(lim, borrower, n);
-    s.held_ = *rc == 0 ? lim : NULL;
+    s.held_ = *rc == 0 ? lim : CAPLIMIT_NULL_;
     s.borrower_ = borrower;
     return s;
 }
@@ -231,10 +252,10 @@ caplimit_scope_enter_(caplimit_t *lim, const void *borrower, size_t n, int *rc)
 /* Gives back what remains of the hold: EPERM when the block gave it all. */
 static __inline__ void caplimit_scope_leave_(struct caplimit_scope_ *s)
 {
-    if (s->held_ != NULL) {
+    if (s->held_ != CAPLIMIT_NULL_) {
         caplimit_t *lim = s->held_;
-        s->held_ = NULL;
-        if (s->borrower_ == NULL)
+        s->held_ = CAPLIMIT_NULL_;
+        if (s->borrower_ == CAPLIMIT_NULL_)
             (void)caplimit_release(lim);
         else
             (void)caplimit_release_on_behalf_of(lim, s->borrower_);
@@ -246,13 +267,13 @@ static __inline__ void caplimit_scope_leave_(struct caplimit_scope_ *s)
 #define CAPLIMIT_WITH_SCOPE_(lim, borrower, n, rc, s)                           \
     for (struct caplimit_scope_ s __attribute__((cleanup(caplimit_scope_leave_))) \
              = caplimit_scope_enter_((lim), (borrower), (n), &(rc));           \
-         s.held_ != NULL; caplimit_scope_leave_(&s))
+         s.held_ != CAPLIMIT_NULL_; caplimit_scope_leave_(&s))
 #define CAPLIMIT_WITH_TOKENS(lim, borrower, n, rc)                              \
     CAPLIMIT_WITH_SCOPE_(lim, borrower, n, rc,                                 \
                          CAPLIMIT_CAT_(caplimit_scope_, __COUNTER__))
-#define CAPLIMIT_WITH(lim, rc) CAPLIMIT_WITH_TOKENS(lim, NULL, 1, rc)
+#define CAPLIMIT_WITH(lim, rc) CAPLIMIT_WITH_TOKENS(lim, CAPLIMIT_NULL_, 1, rc)
 
-#endif /* __GNUC__ || __clang__ */
+#endif /* (__GNUC__ || __clang__) && (C99 || C++) */
 
 #ifdef __cplusplus
 }

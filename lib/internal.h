@@ -16,7 +16,8 @@
  *                robust process-shared lock, process slots, futex wakes,
  *                repair of a segment left by a dead process.
  *   thread.c     the per-thread record that gives tokens back at exit (R22).
- *   clock.c      deadlines on the caller's clock.
+ *   clock.c      the timed wait on either clock (R6), with or without
+ *                pthread_cond_clockwait.
  *   alloc.c      the one place that allocates (fault injection hooks).
  * The public functions, each in a small file of its own, only check their
  * arguments, take the lock and call into those.
@@ -322,6 +323,15 @@ CL_HIDDEN int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
 
 /* White-box tests: key's entry (NULL if none), under the lock. */
 CL_HIDDEN struct cl_entry *cl_entry_of(caplimit_t *lim, struct cl_key key);
+
+/* ---- Timed waits (clock.c, R6) ----------------------------------------- */
+
+/* A condition variable that cl_cond_timedwait can wait on. */
+CL_HIDDEN int cl_cond_init(pthread_cond_t *c);
+/* Waits on c until woken or until abstime on clock; ETIMEDOUT only if clock
+ * says abstime has come, else 0 (maybe a spurious wake-up). */
+CL_HIDDEN int cl_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
+                                const struct timespec *abstime);
 
 /* ---- Per-thread record (thread.c, R22) --------------------------------- */
 

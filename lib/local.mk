@@ -10,6 +10,7 @@ lib_libcaplimit_impl_la_SOURCES = \
 	lib/shared.c \
 	lib/queue.c \
 	lib/thread.c \
+	lib/clock.c \
 	lib/alloc.c \
 	lib/create.c \
 	lib/acquire.c \

@@ -488,30 +488,6 @@ static void on_cancel(void *arg)
     cl_unlock(lim);
 }
 
-#ifndef HAVE_PTHREAD_COND_CLOCKWAIT
-/* Without pthread_cond_clockwait, wait on CLOCK_REALTIME for the same span:
- * the deadline is re-read on each wake, so a clock step is caught late at
- * worst. */
-static struct timespec on_realtime(clockid_t clock, const struct timespec *abstime)
-{
-    struct timespec now, rt;
-    long long ns;
-
-    if (clock == CLOCK_REALTIME)
-        return *abstime;
-    clock_gettime(clock, &now);
-    clock_gettime(CLOCK_REALTIME, &rt);
-    ns = (long long)(abstime->tv_sec - now.tv_sec) * 1000000000LL
-       + (abstime->tv_nsec - now.tv_nsec) + rt.tv_nsec;
-    rt.tv_sec += ns / 1000000000LL;
-    rt.tv_nsec = ns % 1000000000LL;
-    if (rt.tv_nsec < 0) {
-        rt.tv_sec--;
-        rt.tv_nsec += 1000000000L;
-    }
-    return rt;
-}
-#endif
 
 /* One sleep of waiter c->w; the lock is dropped meanwhile.  A shared
  * limiter's sleep also looks for dead processes now and then (R26). */
@@ -528,14 +504,7 @@ static int sleep_once(struct cl_wait_ctx *c, clockid_t clock,
     cond = W(c->w)->wake.cond;
     if (abstime == NULL)
         return pthread_cond_wait(cond, lim->lock);
-#if defined(HAVE_PTHREAD_COND_CLOCKWAIT)
-    return pthread_cond_clockwait(cond, lim->lock, clock, abstime);
-#else
-    {
-        struct timespec rt = on_realtime(clock, abstime);
-        return pthread_cond_timedwait(cond, lim->lock, &rt);
-    }
-#endif
+    return cl_cond_timedwait(cond, lim->lock, clock, abstime);
 }
 
 static void count_wait_end(caplimit_t *lim, const struct cl_waiter *w, int rc)

@@ -48,7 +48,7 @@ static void wait_for_signals_in_flight(struct cl_thread *t)
 {
     struct timespec pause = { 0, 50000 };
     unsigned spins = 0;
-    int state;
+    int state, saved = errno;        /* nanosleep may set it */
 
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     while (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) != 0) {
@@ -60,6 +60,7 @@ static void wait_for_signals_in_flight(struct cl_thread *t)
             nanosleep(&pause, NULL);
     }
     pthread_setcancelstate(state, NULL);
+    errno = saved;
 }
 
 static void give_back_all(void *arg)
@@ -147,7 +148,7 @@ int cl_thread_sleeper(struct cl_wake *out)
     if (CL_UNLIKELY(!t->registered) && register_thread(t) != 0)
         return ENOMEM;
     if (CL_UNLIKELY(!t->cond_ready)) {
-        if (pthread_cond_init(&t->cond, NULL) != 0)
+        if (cl_cond_init(&t->cond) != 0)
             return ENOMEM;
         t->cond_ready = 1;
     }

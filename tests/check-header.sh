@@ -3,7 +3,16 @@
 # Copyright (c) 2026 The libcaplimit authors
 #
 # include/caplimit.h stands alone: strict C99 with every warning an error,
-# and C++ (when a C++ compiler is there), including CAPLIMIT_WITH.
+# C89 with gcc's -pedantic-errors, C++11, and clang++'s -Weverything
+# (when those compilers are there), including CAPLIMIT_WITH.  The commands:
+#   $CC     -std=c99   -pedantic -Wall -Wextra -Werror
+#   gcc     -std=c89   -pedantic-errors -Wall -Wextra -Werror
+#   $CXX    -std=c++11 -pedantic -Wall -Wextra -Werror -x c++
+#   clang++ -std=c++11 -Weverything -Werror -Wno-c++98-compat
+#           -Wno-c++98-compat-pedantic -Wno-padded -x c++
+# Left out of -Weverything: the C++98 compatibility family (the header is
+# for C++11 and later, where long long and the rest are standard), and
+# -Wpadded (the layouts are the spec's ABI; padding in them is intended).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${CL_TOP_SRCDIR:-$here/..}
@@ -48,6 +57,20 @@ else
     status=1
 fi
 
+# C89: what a pre-C99 code base compiling with gcc -std=c89 sees.
+if command -v gcc >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    if gcc -std=c89 -pedantic-errors -Wall -Wextra -Werror -I"$top_srcdir/include" \
+           -c "$tmp/use.c" -o "$tmp/use89.o"; then
+        echo "check-header: C89 ok (gcc -pedantic-errors)"
+    else
+        echo "check-header: caplimit.h fails as C89 with gcc -pedantic-errors" >&2
+        status=1
+    fi
+else
+    echo "check-header: no gcc; C89 part skipped"
+fi
+
 cxx=${CXX:-}
 if [ -z "$cxx" ]; then
     for c in g++ clang++ c++; do
@@ -64,5 +87,18 @@ if $cxx -std=c++11 $flags -x c++ -c "$tmp/use.c" -o "$tmp/use++.o"; then
 else
     echo "check-header: caplimit.h fails as C++11 with $cxx" >&2
     status=1
+fi
+
+if command -v clang++ >/dev/null 2>&1; then
+    if clang++ -std=c++11 -Weverything -Werror -Wno-c++98-compat \
+           -Wno-c++98-compat-pedantic -Wno-padded -I"$top_srcdir/include" \
+           -x c++ -c "$tmp/use.c" -o "$tmp/use-every.o"; then
+        echo "check-header: clang++ -Weverything ok"
+    else
+        echo "check-header: caplimit.h fails under clang++ -Weverything" >&2
+        status=1
+    fi
+else
+    echo "check-header: no clang++; -Weverything part skipped"
 fi
 exit $status

@@ -273,10 +273,38 @@ START_TEST(test_R7_cancel_at_hand_off_loses_no_token_thread)
 }
 END_TEST
 
+/* R7 with R17: a woken head, for which a token was left free, is cancelled
+ * before it takes it; its leaving must let the next waiter take the token
+ * (the holder has gone, so nobody else would ever dispatch it). */
+START_TEST(test_R7_R17_cancelled_woken_head_lets_the_next_take_the_token)
+{
+    caplimit_t *lim = harness_make(1);
+    struct harness_waiter a, b;
+    int obj;
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 600000000000ULL), 0);
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &obj), 0);
+    harness_waiter_init(&a, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_queue(&a, 1);
+    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_queue(&b, 2);
+    harness_stall(a.thread);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+    /* R17, young head: the token stays free for A, which cannot run */
+    harness_assert_counts(lim, 0, 2);
+    harness_unstall_cancel(a.thread);
+    ck_assert_int_eq(harness_waiter_join(&a), HARNESS_RC_CANCELLED);
+    ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
+    ck_assert_int_eq(harness_waiter_finish(&b), 0);
+    harness_assert_counts(lim, 0, 0);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cancel");
-    TCase *tc = tcase_create("cancel");
+    TCase *tc = harness_tcase_create("cancel");
 
     harness_add_cancel_test(tc, test_R7_cancel_while_queued);
     harness_add_cancel_test(tc, test_R7_cancel_in_the_middle_keeps_fifo);
@@ -284,6 +312,7 @@ int main(void)
     tcase_add_test(tc, test_R7_nowait_and_the_others_are_not_cancellation_points);
     harness_add_cancel_test(tc, test_R7_cancel_at_hand_off_loses_no_token_object);
     harness_add_cancel_test(tc, test_R7_cancel_at_hand_off_loses_no_token_thread);
+    harness_add_handler_cancel_test(tc, test_R7_R17_cancelled_woken_head_lets_the_next_take_the_token);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }

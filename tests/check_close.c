@@ -510,7 +510,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("R18 close");
-    TCase *tc = tcase_create("close");
+    TCase *tc = harness_tcase_create("close");
 
     tcase_add_test(tc, test_R18_close_wakes_every_variant);
     tcase_add_test(tc, test_R18_close_wakes_every_variant_throughput);

@@ -343,7 +343,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("deadlines");
-    TCase *tc = tcase_create("deadlines");
+    TCase *tc = harness_tcase_create("deadlines");
 
     tcase_add_test(tc, test_R6_past_deadline_succeeds_when_a_token_is_free);
     tcase_add_test(tc, test_R6_past_deadline_times_out_when_busy);

@@ -142,7 +142,7 @@ START_TEST(test_R15_growth_before_queueing_ENOMEM)
     /* the ninth borrower, full limiter: each variant would queue */
     ck_assert_int_ge(acquire_under_faults(lim, HARNESS_OBJ_UNTIL, &objs[8], ETIMEDOUT), 1);
     harness_assert_counts(lim, 8, 0);
-    ck_assert_int_ge(acquire_under_faults(lim, HARNESS_UNTIL, NULL, ETIMEDOUT), 0);
+    ck_assert_int_eq(acquire_under_faults(lim, HARNESS_UNTIL, NULL, ETIMEDOUT), 0);
     ck_assert_int_eq(acquire_under_faults(lim, HARNESS_OBJ_NOWAIT, &objs[8], EWOULDBLOCK), 0);
 
     /* and one really queues once memory is there */
@@ -282,29 +282,41 @@ static int fail_always(void)
 START_TEST(test_R15_release_handoff_timeout_close_never_allocate)
 {
     caplimit_t *lim;
-    struct harness_waiter w[3];
+    struct harness_waiter w[5];
     struct timespec past = { 0, 0 };
     int i;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    for (i = 0; i < 3; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[1 + i], 1);
+    for (i = 0; i < 5; i++) {
+        harness_waiter_init(&w[i], lim, i == 3 ? HARNESS_OBJ_UNTIL : HARNESS_OBJ,
+                            &objs[1 + i], 1);
+        if (i == 3) {
+            w[i].clock = CLOCK_MONOTONIC;
+            w[i].abstime = harness_deadline_ms(harness_span_ms(500));
+        }
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     cl_alloc_should_fail = fail_always;
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &objs[0], CLOCK_MONOTONIC, &past),
                      EDEADLK);
+    /* a queued waiter times out and leaves the queue */
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[3]), ETIMEDOUT);
+    harness_assert_counts(lim, 1, 4);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);     /* hand-off */
     ck_assert_int_eq(harness_waiter_wait_rc(&w[0]), 0);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);                 /* rise */
     ck_assert_int_eq(harness_waiter_wait_rc(&w[1]), 0);
     ck_assert_int_eq(pthread_cancel(w[2].thread), 0);                       /* cancel */
     harness_join(w[2].thread);
-    harness_assert_counts(lim, 2, 0);
+    harness_assert_counts(lim, 2, 1);
+    /* close with a waiter still queued: it leaves with ECANCELED */
+    ck_assert_int_eq(caplimit_close(lim), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w[4]), ECANCELED);
     harness_waiter_finish(&w[0]);
     harness_waiter_finish(&w[1]);
-    ck_assert_int_eq(caplimit_close(lim), 0);
+    harness_waiter_join(&w[3]);
+    harness_waiter_join(&w[4]);
     allocate_freely();
     harness_assert_no_worker_failures();
     harness_assert_counts(lim, 0, 0);
@@ -315,7 +327,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("enomem");
-    TCase *tc = tcase_create("enomem");
+    TCase *tc = harness_tcase_create("enomem");
 
     tcase_add_test(tc, test_R15_create_ENOMEM_at_each_allocation);
     tcase_add_test(tc, test_R15_borrower_set_growth_ENOMEM);

@@ -337,7 +337,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("fault_sweep");
-    TCase *tc = tcase_create("R15");
+    TCase *tc = harness_tcase_create("R15");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_R15_every_allocation_failure_leaves_state_unchanged);
     suite_add_tcase(s, tc);

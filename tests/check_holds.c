@@ -247,7 +247,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("R20 holds");
-    TCase *tc = tcase_create("holds");
+    TCase *tc = harness_tcase_create("holds");
 
     tcase_add_test(tc, test_R20_null_answers_zero);
     tcase_add_test(tc, test_R20_thread_holds_one_then_zero);

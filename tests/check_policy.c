@@ -587,7 +587,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("R17 policy");
-    TCase *tc = tcase_create("policy");
+    TCase *tc = harness_tcase_create("policy");
 
     tcase_add_test(tc, test_R17_set_policy_einval);
     tcase_add_test(tc, test_R17_young_head_may_be_bypassed);

@@ -485,7 +485,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("R21 reentrant");
-    TCase *tc = tcase_create("reentrant");
+    TCase *tc = harness_tcase_create("reentrant");
 
     tcase_add_test(tc, test_R21_off_by_default);
     tcase_add_test(tc, test_R21_any_variant_reenters_when_full);

@@ -352,7 +352,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("regressions");
-    TCase *tc = tcase_create("regress");
+    TCase *tc = harness_tcase_create("regress");
 
 #ifndef UNDER_TSAN
     harness_add_handler_cancel_test(tc, test_R7_cancel_after_grant_object_released_and_retaken);

@@ -880,7 +880,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("rules");
-    TCase *tc = tcase_create("core");
+    TCase *tc = harness_tcase_create("core");
 
     tcase_add_test(tc, test_R1_zero_total_is_paused);
     tcase_add_test(tc, test_R1_infinite_never_waits);

@@ -104,6 +104,14 @@ void harness_join(pthread_t t)
     ck_assert_msg(rc == 0, "pthread_join: %s", strerror(rc));
 }
 
+TCase *harness_tcase_create(const char *name)
+{
+    TCase *tc = tcase_create(name);
+
+    tcase_add_checked_fixture(tc, NULL, harness_assert_no_worker_failures);
+    return tc;
+}
+
 int harness_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

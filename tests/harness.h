@@ -7,7 +7,17 @@
  * poll an observable condition (caplimit_threads_waiting, ...) under a
  * deadline with POLL_UNTIL.  Worker threads never call Check's asserts:
  * they record failures with WORKER_CHECK, and the test thread asserts
- * worker_failures() == 0 after joining them.
+ * worker_failures() == 0 after joining them; every test case made with
+ * harness_tcase_create asserts it once more after each test (a checked
+ * fixture), so no recorded failure goes unseen.
+ *
+ * Cancellation: a test cancels a thread only where that thread waits in
+ * pthread_cond_wait (inside the library's waits) or calls
+ * pthread_testcancel, never in sem_wait, sleep, pause or another
+ * interceptor: ThreadSanitizer loses track of a thread cancelled inside
+ * those and then reports false races on every mutex it takes later.
+ * (Checked for every pthread_cancel in tests/: the targets are queued in
+ * caplimit_acquire*, or spin in pthread_testcancel.)
  */
 #ifndef CAPLIMIT_TESTS_HARNESS_H
 #define CAPLIMIT_TESTS_HARNESS_H
@@ -84,6 +94,9 @@ long harness_span_ms(long ms);
         if (getenv("HARNESS_NO_CANCEL") == NULL)                               \
             tcase_add_test(tc, t);                                             \
     } while (0)
+
+/* A test case whose tests end by asserting no worker failed. */
+TCase *harness_tcase_create(const char *name);
 
 /* Runs a suite in fork mode with the given per-test timeout (seconds). */
 int harness_run(Suite *s);

@@ -22,3 +22,4 @@ include $(srcdir)/tests/core.mk
 include $(srcdir)/tests/more.mk
 include $(srcdir)/tests/reliability.mk
 include $(srcdir)/tests/regress.mk
+include $(srcdir)/tests/layout.mk

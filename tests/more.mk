@@ -32,3 +32,13 @@ tests_check_thread_exit_SOURCES = tests/check_thread_exit.c
 tests_check_thread_exit_CFLAGS = $(CL_TEST_FLAGS)
 tests_check_thread_exit_LDADD = $(CL_TEST_LIBS)
 endif
+
+# R17's default bypass and the borrower lookup's cost (lib/internal.h).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_whitebox
+TESTS += tests/check_whitebox
+tests_check_whitebox_SOURCES = tests/check_whitebox.c
+tests_check_whitebox_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
+tests_check_whitebox_CFLAGS = $(CL_TEST_FLAGS)
+tests_check_whitebox_LDADD = $(CL_WHITEBOX_TEST_LIBS)
+endif

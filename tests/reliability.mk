@@ -12,7 +12,8 @@
 
 # The stress program is plain C (no Check): its exit status is the verdict.
 check_PROGRAMS += tests/stress
-TESTS += tests/stress
+TESTS += tests/stress tests/check-stress-watchdog.sh
+dist_noinst_SCRIPTS += tests/check-stress-watchdog.sh
 tests_stress_SOURCES = tests/stress.c
 tests_stress_LDADD = lib/libcaplimit.la
 
@@ -58,3 +59,10 @@ check-valgrind:
 
 .PHONY: check-stress check-memcheck check-helgrind check-drd check-valgrind
 CLEANFILES += tests/memcheck.log tests/helgrind.log tests/drd.log
+
+# Semantic mutants of lib/ against the whole suite (slow; not in CI).
+dist_noinst_SCRIPTS += tests/mutants/run.sh
+EXTRA_DIST += tests/mutants/list
+check-mutants:
+	$(SHELL) $(abs_top_srcdir)/tests/mutants/run.sh
+.PHONY: check-mutants

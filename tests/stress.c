@@ -33,6 +33,11 @@
  *
  * STRESS_NO_CANCEL in the environment leaves out pthread_cancel, for the
  * valgrind tools that cannot follow it (tests/valgrind/run.sh).
+ *
+ * A watchdog ends the program with status 1 if it is still running
+ * STRESS_WATCHDOG_SECONDS after its start (by default 60 s plus 20 times
+ * the run, for valgrind's sake): a bug that hangs a thread fails the run
+ * instead of hanging make check.
  */
 #include <caplimit.h>
 
@@ -45,6 +50,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <unistd.h>
 
 #define NWORKERS 6
 #define NVICTIMS 3
@@ -555,6 +562,29 @@ static double seconds_wanted(int argc, char **argv)
     return v > 0 ? v : 2.0;
 }
 
+static void on_watchdog(int sig)
+{
+    static const char msg[] = "stress: watchdog: still running, something hangs\n";
+
+    (void)sig;
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+static void start_watchdog(double seconds)
+{
+    const char *s = getenv("STRESS_WATCHDOG_SECONDS");
+    double limit = s != NULL ? atof(s) : 60 + 20 * seconds;
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_watchdog;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(limit >= 1 ? (unsigned)limit : 1);
+}
+
 static void check_counters(void)
 {
     struct caplimit_counters c;
@@ -584,6 +614,7 @@ int main(int argc, char **argv)
     int i;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    start_watchdog(seconds);
     no_cancel = getenv("STRESS_NO_CANCEL") != NULL;
     if (caplimit_create(&lim, 3) != 0)
         return 99;

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT
+ * Copyright (c) 2026 The libcaplimit authors
+ *
+ * What only lib/internal.h can see: R17's default bypass window, and the
+ * cost of finding a borrower (internal.h promises O(1) per operation).
+ */
+#include "internal.h"
+#include "harness.h"
+
+#include <stdint.h>
+
+/* R17: a bypass_ns of 0 picks the default, 1 ms; any other value stays. */
+START_TEST(test_R17_bypass_zero_picks_one_millisecond)
+{
+    caplimit_t *lim = harness_make(1);
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 0), 0);
+    ck_assert_uint_eq(lim->st->bypass_ns, 1000000ULL);
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 7), 0);
+    ck_assert_uint_eq(lim->st->bypass_ns, 7);
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_FIFO, 0), 0);
+    ck_assert_uint_eq(lim->st->bypass_ns, 1000000ULL);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+static struct cl_key key_of(size_t i)
+{
+    return cl_object_key((const void *)(uintptr_t)(16 * (i + 1)));
+}
+
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The cheapest of a few rounds of finds, in ns per find, among n holders. */
+static double find_cost(size_t n)
+{
+    caplimit_t *lim = harness_make(CAPLIMIT_INFINITE);
+    double best = 1e30;
+    size_t i;
+    int round;
+
+    for (i = 0; i < n; i++)
+        ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, (const void *)key_of(i).id), 0);
+    cl_lock(lim);
+    for (round = 0; round < 5; round++) {
+        long long t0 = now_ns();
+        size_t found = 0;
+        for (i = 0; i < 20000; i++)
+            found += cl_borrowers_find(lim, key_of((i * 7919) % n)) != CL_NIL;
+        ck_assert_uint_eq(found, 20000);
+        if ((now_ns() - t0) / 20000.0 < best)
+            best = (now_ns() - t0) / 20000.0;
+    }
+    cl_unlock(lim);
+    for (i = 0; i < n; i++)
+        ck_assert_int_eq(caplimit_release_on_behalf_of(lim, (const void *)key_of(i).id), 0);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+    return best;
+}
+
+/* Finding one among 100 000 borrowers costs about what it does among 10
+ * (cache misses aside): a scan would cost thousands of times more. */
+START_TEST(test_borrower_lookup_does_not_grow_with_the_set)
+{
+    double small = find_cost(10), big = find_cost(100000);
+
+    fprintf(stderr, "lookup: %.1f ns among 10, %.1f ns among 100000\n", small, big);
+    ck_assert_msg(big < 50 * small + 2000, "%.1f ns among 100000 vs %.1f among 10", big,
+                  small);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("whitebox");
+    TCase *tc = harness_tcase_create("whitebox");
+
+    tcase_add_test(tc, test_R17_bypass_zero_picks_one_millisecond);
+    tcase_add_test(tc, test_borrower_lookup_does_not_grow_with_the_set);
+    suite_add_tcase(s, tc);
+    return harness_run(s);
+}
