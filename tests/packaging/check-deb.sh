@@ -37,11 +37,15 @@ cleanup() {
     if [ -n "$installed" ]; then
         log "purging $installed"
         # shellcheck disable=SC2086 # a list of package names
-        dpkg --purge $installed >/dev/null || echo "check-deb.sh: dpkg --purge $installed failed" >&2
+        dpkg --purge $installed >/dev/null || {
+            echo "check-deb.sh: dpkg --purge $installed failed" >&2
+            rc=1
+        }
     fi
     rm -rf "$tmp"
+    exit "$rc"
 }
-trap cleanup EXIT
+trap 'rc=$?; cleanup' EXIT
 trap 'exit 130' INT TERM HUP
 
 # A clean copy: what git tracks (the working tree's version of it), or the
@@ -65,7 +69,7 @@ fi
 grep -E '^dpkg-gensymbols: warning|^dpkg-shlibdeps: warning' "$tmp/build.log"
 log "built in $((SECONDS - t0)) s: $(cd "$tmp" && echo ./*.deb)"
 if [ -n "${CHECK_DEB_KEEP:-}" ]; then
-    mkdir -p "$CHECK_DEB_KEEP" && cp "$tmp"/*.deb "$tmp"/*.changes "$CHECK_DEB_KEEP"/
+    mkdir -p "$CHECK_DEB_KEEP" && cp "$tmp"/*.deb "$tmp"/*.changes "$tmp"/*.buildinfo "$CHECK_DEB_KEEP"/
 fi
 
 fail=0
@@ -77,9 +81,14 @@ if ! lintian --fail-on error,warning --info "$changes"; then
     bad "lintian reports errors or warnings"
 fi
 
-log "dpkg -i"
+debs=
+for p in $packages; do
+    debs="$debs $(echo "$tmp/${p}_"*.deb)"
+done
+log "dpkg -i$debs"
 installed="libcaplimit-dev caplimit libcaplimit1"
-if ! dpkg -i "$tmp"/*.deb > "$tmp/install.log" 2>&1; then
+# shellcheck disable=SC2086 # a list of files
+if ! dpkg -i $debs > "$tmp/install.log" 2>&1; then
     cat "$tmp/install.log" >&2
     die "dpkg -i failed"
 fi
