@@ -148,6 +148,12 @@ fi
     || bad "no /usr/lib/$multiarch/cmake/caplimit/caplimit-config.cmake"
 CL_PREFIX=/usr CL_CMAKEDIR="/usr/lib/$multiarch/cmake/caplimit" CC=$cc \
     bash "$tmp/check-cmake.sh" || bad "the CMake consumer fails"
+# Found through /lib -> usr/lib (merged /usr), the package must still
+# name /usr/include, not /include.
+if [ -L /lib ] && [ "$(readlink -f /lib)" = /usr/lib ]; then
+    CL_PREFIX=/ CC=$cc bash "$tmp/check-cmake.sh" \
+        || bad "the CMake consumer fails when the package is found through /lib"
+fi
 if ! caplimit --version > "$tmp/version.out" 2>&1; then
     cat "$tmp/version.out" >&2
     bad "caplimit --version fails"
