@@ -5,7 +5,8 @@
 # The static archive offers caplimit_* and nothing else (lib/static.mk):
 # its only global definitions are caplimit_*, and a program that defines
 # its own cl_malloc and cl_free (names lib/ uses inside) links with it and
-# runs, its functions never called by the library.  Run by make check from
+# runs, its functions never called by the library; pkg-config --static
+# --libs names each flag once.  Run by make check from
 # the top build directory; exits 77 (skip) without nm or a static archive.
 set -u
 top_srcdir=${CL_TOP_SRCDIR:-.}
@@ -86,6 +87,16 @@ if ! $cc ${CL_CPPFLAGS:-} -I"$top_srcdir/include" ${CL_CFLAGS:-} ${CL_LDFLAGS:-}
     bad "a program defining cl_malloc and cl_free does not link with $archive"
 elif ! "$tmp/user"; then
     bad "the program linked with $archive fails, or the library called its cl_malloc"
+fi
+
+# caplimit.pc: a static link's flags, each once
+pc=$top_builddir/caplimit.pc
+if [ -f "$pc" ] && command -v pkg-config >/dev/null 2>&1; then
+    flags=$(PKG_CONFIG_PATH=$top_builddir PKG_CONFIG_LIBDIR=$top_builddir \
+            pkg-config --static --libs caplimit) || bad "pkg-config cannot read $pc"
+    # shellcheck disable=SC2086 # split on purpose
+    dups=$(printf '%s\n' $flags | sort | uniq -d | tr '\n' ' ')
+    [ -z "$dups" ] || bad "pkg-config --static --libs caplimit repeats $dups($flags)"
 fi
 
 [ "$fail" -eq 0 ] && echo "check-static: $(printf '%s\n' "$syms" | wc -l) globals, all caplimit_*; a program with its own cl_malloc links"
