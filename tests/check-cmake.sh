@@ -45,7 +45,8 @@ find_package(caplimit 1.0 REQUIRED)
 add_executable(user user.c)
 target_link_libraries(user PRIVATE caplimit::caplimit)
 get_target_property(type caplimit::caplimit TYPE)
-message(STATUS "caplimit ${caplimit_VERSION}: ${type}")
+get_target_property(inc caplimit::caplimit INTERFACE_INCLUDE_DIRECTORIES)
+message(STATUS "caplimit ${caplimit_VERSION}: ${type} (${caplimit_DIR}, -I${inc})")
 CMAKE
 cat > "$tmp/src/user.c" <<'PROG'
 #include <caplimit.h>
