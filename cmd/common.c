@@ -183,8 +183,8 @@ void cmd_proc_cmdline(int pid, char *buf, size_t size)
     }
     while (len > 0 && buf[len - 1] == '\0')
         len--;
-    for (i = 0; i < len; i++)
-        if (buf[i] == '\0')
+    for (i = 0; i < len; i++)              /* words, and lines of sh -c, on one line */
+        if ((unsigned char)buf[i] < 0x20)
             buf[i] = ' ';
     buf[len] = '\0';
 }

@@ -13,3 +13,8 @@ cmd_caplimit_SOURCES = \
 	cmd/child.c \
 	cmd/status.c
 cmd_caplimit_LDADD = lib/libcaplimit.la
+
+# tests/check-command.sh drives the built binary with real processes.
+TESTS += tests/check-command.sh
+dist_noinst_SCRIPTS += tests/check-command.sh
+EXTRA_DIST += examples/jobs-demo.sh

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd.h"
 
@@ -189,11 +191,22 @@ static void age_text(long long created, char *buf, size_t size)
         snprintf(buf, size, "%lldd%02lldh", s / 86400, s / 3600 % 24);
 }
 
+/* Room for the COMMAND column on a terminal; 0 (no limit) elsewhere. */
+static size_t command_width(void)
+{
+    struct winsize ws;
+
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 &&
+        ws.ws_col > 60)
+        return ws.ws_col - 32u;
+    return isatty(STDOUT_FILENO) ? 28 : 0;
+}
+
 static void print_table(const struct view *v)
 {
     const struct caplimit_counters *c = &v->c;
     char total[32], avail[32], age[32];
-    size_t i;
+    size_t i, width = command_width();
 
     if (v->st.total_tokens == CAPLIMIT_INFINITE) {
         strcpy(total, "inf");
@@ -203,9 +216,9 @@ static void print_table(const struct view *v)
         snprintf(avail, sizeof avail, "%zu", available(&v->st));
     }
     age_text(v->created, age, sizeof age);
-    printf("%s: %zu of %s tokens borrowed, %s available, %zu waiting for %zu tokens\n",
+    printf("%s: %zu of %s tokens borrowed, %s available, %zu waiting for %zu token%s\n",
            v->name, v->st.borrowed_tokens, total, avail, v->st.threads_waiting,
-           v->st.tokens_waiting);
+           v->st.tokens_waiting, v->st.tokens_waiting == 1 ? "" : "s");
     printf("  %s, policy unknown, age %s\n", v->closed ? "closed" : "open", age);
     if (v->st.nborrowers > 0)
         printf("  %7s %7s %6s %5s  %s\n", "PID", "TID", "TOKENS", "LEVEL", "COMMAND");
@@ -220,8 +233,8 @@ static void print_table(const struct view *v)
         cmd_proc_cmdline(b->pid, cmdline, sizeof cmdline);
         if (cmdline[0] == '\0')
             cmd_proc_comm(b->pid, cmdline, sizeof cmdline);
-        if (strlen(cmdline) > 60)
-            strcpy(cmdline + 57, "...");
+        if (width > 0 && strlen(cmdline) > width)
+            strcpy(cmdline + width - 3, "...");
         printf("  %7d %7s %6zu %5zu  %s\n", (int)b->pid, tid, b->tokens, b->level,
                cmdline[0] ? cmdline : "?");
     }

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The manual (man(7) pages, installed by suffix into man3 and man7) and
+# The manual (man(7) pages, installed by suffix into man1, man3 and man7) and
 # the tests that keep it honest:
 #   tests/man/lint.sh      mandoc -Tlint -W warning (and groff -ww) are silent
 #   tests/man/coverage.sh  every exported symbol and its errors are documented
@@ -10,6 +10,7 @@
 #   make installcheck      the same against the real installation
 #                          (make distcheck runs it)
 dist_man_MANS += \
+	man/caplimit.1 \
 	man/caplimit.7 \
 	man/CAPLIMIT_WITH.3 \
 	man/caplimit_acquire.3 \
