@@ -51,6 +51,8 @@ int cmd_parse_seconds(const char *s, double *out);
 double cmd_now(void);
 /* /proc/PID/comm, or "" when unknown. */
 void cmd_proc_comm(int pid, char *buf, size_t size);
+/* The holder's COMMAND when PID is a caplimit run, else its comm. */
+void cmd_proc_what(int pid, char *buf, size_t size);
 /* /proc/PID/cmdline with spaces between the words, or "" when unknown. */
 void cmd_proc_cmdline(int pid, char *buf, size_t size);
 

@@ -188,3 +188,27 @@ void cmd_proc_cmdline(int pid, char *buf, size_t size)
             buf[i] = ' ';
     buf[len] = '\0';
 }
+
+/* What a holder runs: for a caplimit run (a process whose children are
+ * its COMMAND and its guard, a copy of itself), COMMAND's name; for any
+ * other process, its own. */
+void cmd_proc_what(int pid, char *buf, size_t size)
+{
+    char path[64], kids[256], comm[64], *p, *end;
+
+    cmd_proc_comm(pid, buf, size);
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+    if (read_small(path, kids, sizeof kids) <= 0)
+        return;
+    for (p = kids;; p = end) {
+        long kid = strtol(p, &end, 10);
+
+        if (end == p || kid <= 0)
+            return;
+        cmd_proc_comm((int)kid, comm, sizeof comm);
+        if (comm[0] != '\0' && strcmp(comm, buf) != 0) {
+            snprintf(buf, size, "%s", comm);
+            return;
+        }
+    }
+}

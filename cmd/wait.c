@@ -88,7 +88,7 @@ static void format_holders(const struct caplimit_statistics *st, char *buf, size
         char comm[32];
         int n;
 
-        cmd_proc_comm(st->borrowers[i].pid, comm, sizeof comm);
+        cmd_proc_what(st->borrowers[i].pid, comm, sizeof comm);
         n = snprintf(buf + len, size - len, "%s%d %s", i ? ", " : "",
                      (int)st->borrowers[i].pid, comm[0] ? comm : "?");
         if (n < 0)

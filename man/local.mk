@@ -57,7 +57,7 @@ AM_TESTS_ENVIRONMENT += \
 
 CL_INSTALL_CHECK = env CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' NM='$(NM)' \
 	CL_PKGCONFIGDIR='$(pkgconfigdir)' CL_LIBDIR='$(libdir)' \
-	CL_INCLUDEDIR='$(includedir)' CL_MANDIR='$(mandir)' \
+	CL_INCLUDEDIR='$(includedir)' CL_MANDIR='$(mandir)' CL_BINDIR='$(bindir)' \
 	CL_MAN_PAGES='$(dist_man_MANS)' \
 	$(SHELL) $(srcdir)/tests/check-install.sh
 
