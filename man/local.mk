@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The manual (man(7) pages, installed by suffix into man3 and man7) and
+# The manual (man(7) pages, installed by suffix into man1, man3 and man7) and
 # the tests that keep it honest:
 #   tests/man/lint.sh      mandoc -Tlint -W warning (and groff -ww) are silent
 #   tests/man/coverage.sh  every exported symbol and its errors are documented
@@ -10,6 +10,7 @@
 #   make installcheck      the same against the real installation
 #                          (make distcheck runs it)
 dist_man_MANS += \
+	man/caplimit.1 \
 	man/caplimit.7 \
 	man/CAPLIMIT_WITH.3 \
 	man/caplimit_acquire.3 \
@@ -56,7 +57,7 @@ AM_TESTS_ENVIRONMENT += \
 
 CL_INSTALL_CHECK = env CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' NM='$(NM)' \
 	CL_PKGCONFIGDIR='$(pkgconfigdir)' CL_LIBDIR='$(libdir)' \
-	CL_INCLUDEDIR='$(includedir)' CL_MANDIR='$(mandir)' \
+	CL_INCLUDEDIR='$(includedir)' CL_MANDIR='$(mandir)' CL_BINDIR='$(bindir)' \
 	CL_MAN_PAGES='$(dist_man_MANS)' \
 	$(SHELL) $(srcdir)/tests/check-install.sh
 

@@ -10,7 +10,7 @@
 # Run by `make check-install' (a temporary DESTDIR) and by `make
 # installcheck' (the real one, as make distcheck does).  Environment:
 #   CL_DESTDIR       the staging root, or empty
-#   CL_PKGCONFIGDIR, CL_LIBDIR, CL_INCLUDEDIR, CL_MANDIR   from configure
+#   CL_PKGCONFIGDIR, CL_LIBDIR, CL_INCLUDEDIR, CL_MANDIR, CL_BINDIR   from configure
 #   CL_MAN_PAGES     the pages that must be installed (dist_man_MANS)
 #   CC, PKG_CONFIG, NM
 set -u
@@ -94,6 +94,17 @@ so=$root$CL_LIBDIR/libcaplimit.so
 if [ -f "$so" ] && command -v "${nm%% *}" >/dev/null 2>&1; then
     others=$($nm -D --defined-only "$so" | awk '$2 == "T" && $3 !~ /^caplimit_/ { print $3 }')
     [ -z "$others" ] || bad "the installed library exports more than caplimit_*: $others"
+fi
+
+# The command: installed, and it runs with the installed library.
+if [ -n "${CL_BINDIR:-}" ]; then
+    cmd=$root$CL_BINDIR/caplimit
+    if [ ! -x "$cmd" ]; then
+        bad "caplimit is not installed in $root$CL_BINDIR"
+    else
+        out=$(LD_LIBRARY_PATH=$root$CL_LIBDIR "$cmd" --version) || bad "caplimit --version failed"
+        echo "installed: $out"
+    fi
 fi
 
 n=0

@@ -18,9 +18,9 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/caplimit-lint.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/man3" "$tmp/man7"
+mkdir "$tmp/man1" "$tmp/man3" "$tmp/man7"
 n=0
-for f in "$srcdir"/man/*.3 "$srcdir"/man/*.7; do
+for f in "$srcdir"/man/*.1 "$srcdir"/man/*.3 "$srcdir"/man/*.7; do
     [ -f "$f" ] || continue
     cp "$f" "$tmp/man${f##*.}/" || exit 99
     n=$((n + 1))
@@ -32,7 +32,8 @@ fi
 
 cd "$tmp" || exit 99
 fail=0
-for page in man3/*.3 man7/*.7; do
+for page in man1/*.1 man3/*.3 man7/*.7; do
+    [ -f "$page" ] || continue
     if head -n 1 "$page" | grep -q '^\.so '; then
         target=$(sed -n '1s/^\.so  *//p' "$page")
         if [ "$(wc -l < "$page")" -ne 1 ] || [ ! -f "$target" ]; then
