@@ -142,9 +142,11 @@ static int proc_alive(const struct cl_shared *m, uint32_t p)
     return byte_lock(m->fd, F_OFD_GETLK, F_WRLCK, CL_LOCK_PROC + (off_t)p) != 0;
 }
 
-/* Under the segment lock: a process slot for this process (R25). */
-static int register_process(struct cl_shared *m)
+/* Under the segment lock: a process slot for this process (R25).  A slot
+ * left by a dead process is first emptied of what it held (R26). */
+static int register_process(caplimit_t *lim)
 {
+    struct cl_shared *m = lim->shared;
     struct cl_segment *seg = m->seg;
     uint32_t p;
 
@@ -153,6 +155,8 @@ static int register_process(struct cl_shared *m)
             continue;
         if (byte_lock(m->fd, F_OFD_SETLK, F_WRLCK, CL_LOCK_PROC + (off_t)p) != 0)
             continue;                /* alive after all, its slot scribbled */
+        if (seg->procs[p].in_use)
+            cl_reclaim_process(lim, p + 1);
         seg->procs[p].pid = getpid();
         seg->procs[p].in_use = 1;
         m->proc = p + 1;
@@ -233,7 +237,7 @@ int cl_shared_lock(caplimit_t *lim)
         }
     }
     if (CL_UNLIKELY(m->pid != getpid() || m->proc == 0))
-        register_process(m);         /* after fork; no room leaves proc 0 */
+        register_process(lim);       /* after fork; no room leaves proc 0 */
     lim->proc = m->proc;
     return 0;
 }
