@@ -27,6 +27,7 @@ struct view {
     struct caplimit_statistics st;
     struct caplimit_counters c;
     int closed;
+    enum caplimit_policy policy;
     long long created;                      /* seconds since the epoch, or -1 */
 };
 
@@ -45,6 +46,11 @@ static long long created_at(const char *name)
     (void)name;
 #endif
     return -1;
+}
+
+static const char *policy_name(enum caplimit_policy p)
+{
+    return p == CAPLIMIT_POLICY_THROUGHPUT ? "throughput" : "fifo";
 }
 
 static int by_pid(const void *a, const void *b)
@@ -69,6 +75,10 @@ static int take_view(caplimit_t *lim, const char *name, struct view *v)
         return rc;
     }
     v->closed = caplimit_is_closed(lim);
+    if ((rc = caplimit_get_policy(lim, &v->policy, NULL)) != 0) {
+        caplimit_statistics_destroy(&v->st);
+        return rc;
+    }
     v->created = created_at(name);
     qsort(v->st.borrowers, v->st.nborrowers, sizeof *v->st.borrowers, by_pid);
     return 0;
@@ -156,8 +166,9 @@ static void print_json(const struct view *v)
     printf(",\"borrowed_tokens\":%zu,", v->st.borrowed_tokens);
     json_count("available_tokens", available(&v->st));
     printf(",\"threads_waiting\":%zu,\"tokens_waiting\":%zu,\"closed\":%s,"
-           "\"policy\":null,\"created\":",
-           v->st.threads_waiting, v->st.tokens_waiting, v->closed ? "true" : "false");
+           "\"policy\":\"%s\",\"created\":",
+           v->st.threads_waiting, v->st.tokens_waiting, v->closed ? "true" : "false",
+           policy_name(v->policy));
     if (v->created >= 0)
         printf("%lld", v->created);
     else
@@ -219,7 +230,8 @@ static void print_table(const struct view *v)
     printf("%s: %zu of %s tokens borrowed, %s available, %zu waiting for %zu token%s\n",
            v->name, v->st.borrowed_tokens, total, avail, v->st.threads_waiting,
            v->st.tokens_waiting, v->st.tokens_waiting == 1 ? "" : "s");
-    printf("  %s, policy unknown, age %s\n", v->closed ? "closed" : "open", age);
+    printf("  %s, policy %s, age %s\n", v->closed ? "closed" : "open",
+           policy_name(v->policy), age);
     if (v->st.nborrowers > 0)
         printf("  %7s %7s %6s %5s  %s\n", "PID", "TID", "TOKENS", "LEVEL", "COMMAND");
     for (i = 0; i < v->st.nborrowers; i++) {

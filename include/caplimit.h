@@ -182,6 +182,11 @@ CAPLIMIT_API size_t caplimit_threads_waiting(const caplimit_t *lim);
 CAPLIMIT_EXTENSION_ CAPLIMIT_API int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
                                      unsigned long long bypass_ns);
 CAPLIMIT_API int caplimit_set_reentrant(caplimit_t *lim, int on);
+/* The policy and bypass_ns in force (beyond the contract: caplimit(1)
+ * reports them); either pointer may be NULL. */
+CAPLIMIT_EXTENSION_ CAPLIMIT_API int caplimit_get_policy(const caplimit_t *lim,
+                                                         enum caplimit_policy *policy,
+                                                         unsigned long long *bypass_ns);
 
 /* ---- Looking inside (R10, R19, R20) ------------------------------------ */
 
@@ -262,15 +267,15 @@ static __inline__ void caplimit_scope_leave_(struct caplimit_scope_ *s)
     }
 }
 
-#define CAPLIMIT_CAT2_(a, b) a##b
-#define CAPLIMIT_CAT_(a, b) CAPLIMIT_CAT2_(a, b)
+#define CAPLIMIT_PASTE_(a, b) a##b
+#define CAPLIMIT_CONCAT_(a, b) CAPLIMIT_PASTE_(a, b)
 #define CAPLIMIT_WITH_SCOPE_(lim, borrower, n, rc, s)                           \
     for (struct caplimit_scope_ s __attribute__((cleanup(caplimit_scope_leave_))) \
              = caplimit_scope_enter_((lim), (borrower), (n), &(rc));           \
          s.held_ != CAPLIMIT_NULL_; caplimit_scope_leave_(&s))
 #define CAPLIMIT_WITH_TOKENS(lim, borrower, n, rc)                              \
     CAPLIMIT_WITH_SCOPE_(lim, borrower, n, rc,                                 \
-                         CAPLIMIT_CAT_(caplimit_scope_, __COUNTER__))
+                         CAPLIMIT_CONCAT_(caplimit_scope_, __COUNTER__))
 #define CAPLIMIT_WITH(lim, rc) CAPLIMIT_WITH_TOKENS(lim, CAPLIMIT_NULL_, 1, rc)
 
 #endif /* (__GNUC__ || __clang__) && (C99 || C++) */

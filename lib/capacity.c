@@ -87,6 +87,19 @@ int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
     return 0;
 }
 
+int caplimit_get_policy(const caplimit_t *lim, enum caplimit_policy *policy,
+                        unsigned long long *bypass_ns)
+{
+    if (lim == NULL)
+        return EINVAL;
+    cl_lock(lim);
+    if (policy != NULL)
+        *policy = (enum caplimit_policy)lim->st->policy;
+    if (bypass_ns != NULL)
+        *bypass_ns = lim->st->bypass_ns;
+    return cl_unlock(lim);
+}
+
 int caplimit_set_reentrant(caplimit_t *lim, int on)
 {
     int rc = 0;

@@ -26,6 +26,7 @@ dist_man_MANS += \
 	man/caplimit_create.3 \
 	man/caplimit_destroy.3 \
 	man/caplimit_format.3 \
+	man/caplimit_get_policy.3 \
 	man/caplimit_holds.3 \
 	man/caplimit_holds_on_behalf_of.3 \
 	man/caplimit_is_closed.3 \

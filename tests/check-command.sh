@@ -469,7 +469,7 @@ keys = {"name", "total_tokens", "borrowed_tokens", "available_tokens",
 for d in (a, b):
     assert keys <= set(d), set(d)
     assert isinstance(d["closed"], bool)
-    assert d["policy"] in ("fifo", "throughput", None)
+    assert d["policy"] == "fifo"
     assert set(d["counters"]) >= {"granted_at_once", "granted_after_wait", "would_block",
         "timed_out", "cancelled", "closed_out", "abandoned", "wait_ns_total",
         "wait_ns_max", "max_threads_waiting", "reclaimed"}, d["counters"]

@@ -28,6 +28,7 @@ errors_of() {
                                           echo "EINVAL" ;;
     caplimit_statistics)                  echo "EINVAL ENOMEM" ;;
     caplimit_set_reentrant)               echo "EINVAL EBUSY" ;;
+    caplimit_get_policy)                  echo "EINVAL" ;;
     caplimit_total_tokens|caplimit_borrowed_tokens|caplimit_available_tokens|\
     caplimit_threads_waiting|caplimit_statistics_destroy|caplimit_format|\
     caplimit_is_closed|caplimit_holds|caplimit_holds_on_behalf_of) echo "" ;;
