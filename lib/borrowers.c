@@ -7,6 +7,9 @@
  * walks only the holders.  index maps a key's hash to its position in
  * entries by linear probing; deletion shifts back the following run instead
  * of leaving tombstones, so lookups stay short however the set has churned.
+ * A slot keeps the hash beside the position: probing and deletion compare
+ * hashes and find homes without reading entries, which a large set keeps
+ * out of cache (one miss per entry read).
  * Only cl_borrowers_reserve allocates: every other operation works in the
  * room it made (nothing allocates once a thread is queued).
  */
@@ -18,13 +21,14 @@
 #define CL_EMPTY UINT32_MAX
 #define CL_MIN_CAP 8
 
-static inline size_t cl_hash(struct cl_key k)
+/* The index has at most 2^32 slots, so 32 bits of hash find a home. */
+static inline uint32_t cl_hash(struct cl_key k)
 {
     uint64_t h = (uint64_t)k.id * 0x9e3779b97f4a7c15ULL + k.kind;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
-    return (size_t)h;
+    return (uint32_t)h;
 }
 
 static inline int cl_key_equal(struct cl_key a, struct cl_key b)
@@ -49,20 +53,21 @@ static size_t slot_of(const struct cl_borrowers *b, struct cl_key key, size_t po
 {
     size_t i = b->hint & b->mask;
 
-    if (b->index != NULL && b->index[i] == pos)
+    if (b->index != NULL && b->index[i].pos == pos)
         return i;                     /* found by the last find: no rehash */
     i = cl_hash(key) & b->mask;
-    while (b->index[i] != pos)
+    while (b->index[i].pos != pos)
         i = (i + 1) & b->mask;
     return i;
 }
 
-static void index_put(struct cl_borrowers *b, struct cl_key key, size_t pos)
+static void index_put(struct cl_borrowers *b, uint32_t hash, size_t pos)
 {
-    size_t i = cl_hash(key) & b->mask;
-    while (b->index[i] != CL_EMPTY)
+    size_t i = hash & b->mask;
+    while (b->index[i].pos != CL_EMPTY)
         i = (i + 1) & b->mask;
-    b->index[i] = (uint32_t)pos;
+    b->index[i].pos = (uint32_t)pos;
+    b->index[i].hash = hash;
 }
 
 static int grow_entries(struct cl_borrowers *b)
@@ -80,13 +85,15 @@ static int grow_entries(struct cl_borrowers *b)
     return 0;
 }
 
+/* Rehashes from the old slots' hashes: entries are not read. */
 static int grow_index(struct cl_borrowers *b)
 {
-    size_t slots = b->index ? (b->mask + 1) * 2 : 2 * CL_MIN_CAP;
-    uint32_t *index, *old = b->index;
+    size_t old_slots = b->index ? b->mask + 1 : 0;
+    size_t slots = old_slots ? old_slots * 2 : 2 * CL_MIN_CAP;
+    struct cl_slot *index, *old = b->index;
     size_t i;
 
-    if (slots > SIZE_MAX / sizeof *index)
+    if (slots - 1 > UINT32_MAX || slots > SIZE_MAX / sizeof *index)
         return ENOMEM;
     index = cl_malloc(slots * sizeof *index);
     if (index == NULL)
@@ -94,8 +101,9 @@ static int grow_index(struct cl_borrowers *b)
     memset(index, 0xff, slots * sizeof *index);
     b->index = index;
     b->mask = slots - 1;
-    for (i = 0; i < b->n; i++)
-        index_put(b, b->entries[i].key, i);
+    for (i = 0; i < old_slots; i++)
+        if (old[i].pos != CL_EMPTY)
+            index_put(b, old[i].hash, old[i].pos);
     cl_free(old);
     return 0;
 }
@@ -114,13 +122,13 @@ int cl_borrowers_grow(struct cl_borrowers *b)
 size_t cl_borrowers_find(struct cl_borrowers *b, struct cl_key key)
 {
     size_t i;
-    uint32_t pos;
+    uint32_t pos, hash;
 
     if (b->index == NULL)
         return CL_NONE;
-    for (i = cl_hash(key) & b->mask; (pos = b->index[i]) != CL_EMPTY;
-         i = (i + 1) & b->mask) {
-        if (cl_key_equal(b->entries[pos].key, key)) {
+    hash = cl_hash(key);
+    for (i = hash & b->mask; (pos = b->index[i].pos) != CL_EMPTY; i = (i + 1) & b->mask) {
+        if (b->index[i].hash == hash && cl_key_equal(b->entries[pos].key, key)) {
             b->hint = i;
             return pos;
         }
@@ -132,7 +140,7 @@ size_t cl_borrowers_find(struct cl_borrowers *b, struct cl_key key)
 /* entries[to] = entries[from], and the index follows. */
 static void move_entry(struct cl_borrowers *b, size_t from, size_t to)
 {
-    b->index[slot_of(b, b->entries[from].key, from)] = (uint32_t)to;
+    b->index[slot_of(b, b->entries[from].key, from)].pos = (uint32_t)to;
     b->entries[to] = b->entries[from];
 }
 
@@ -142,8 +150,8 @@ static void swap_entries(struct cl_borrowers *b, size_t i, size_t j)
     size_t sj = slot_of(b, b->entries[j].key, j);
     struct cl_entry t = b->entries[i];
 
-    b->index[si] = (uint32_t)j;
-    b->index[sj] = (uint32_t)i;
+    b->index[si].pos = (uint32_t)j;
+    b->index[sj].pos = (uint32_t)i;
     b->entries[i] = b->entries[j];
     b->entries[j] = t;
 }
@@ -155,7 +163,7 @@ void cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key)
     b->entries[pos].key = key;
     b->entries[pos].level = 0;
     b->entries[pos].grant = 0;
-    index_put(b, key, pos);
+    index_put(b, cl_hash(key), pos);
 }
 
 void cl_borrowers_add_holder(struct cl_borrowers *b, struct cl_key key)
@@ -181,9 +189,9 @@ static void index_delete(struct cl_borrowers *b, size_t i)
 
     for (;;) {
         j = (j + 1) & b->mask;
-        if (b->index[j] == CL_EMPTY)
+        if (b->index[j].pos == CL_EMPTY)
             break;
-        home = cl_hash(b->entries[b->index[j]].key) & b->mask;
+        home = b->index[j].hash & b->mask;
         /* the entry at j may fill the hole at i unless its home lies
          * cyclically in (i, j] */
         if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
@@ -191,7 +199,7 @@ static void index_delete(struct cl_borrowers *b, size_t i)
             i = j;
         }
     }
-    b->index[i] = CL_EMPTY;
+    b->index[i].pos = CL_EMPTY;
 }
 
 void cl_borrowers_remove(struct cl_borrowers *b, size_t pos)

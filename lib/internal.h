@@ -61,10 +61,16 @@ struct cl_entry {
 
 /* entries[0 .. nheld) hold a token, entries[nheld .. n) are queued; index is
  * an open-addressing table (linear probing, no tombstones) of positions in
- * entries, so a snapshot walks holders only (R14). */
+ * entries, so a snapshot walks holders only (R14).  Each slot keeps its
+ * key's hash beside the position, so probing reads entries only on a match. */
+struct cl_slot {
+    uint32_t pos;                    /* CL_EMPTY or a position in entries */
+    uint32_t hash;                   /* the key's hash (its low 32 bits) */
+};
+
 struct cl_borrowers {
     struct cl_entry *entries;
-    uint32_t *index;                 /* CL_EMPTY or a position in entries */
+    struct cl_slot *index;
     size_t n, nheld, cap;            /* cap: entries' room */
     size_t mask;                     /* index has mask + 1 slots */
     size_t hint;                     /* the slot the last find stopped at */
