@@ -125,9 +125,9 @@ static const struct figure fixed_figures[] = {
       M_CAP_NOWAIT, M_SEM_TRYWAIT, 2.0, 0 },
     { "1b", "acquire+release / sem_wait+sem_post", "ns/pair", "cost",
       M_CAP_WAIT, M_SEM_WAIT, 2.0, 0 },
-    { "2", "object pair: 100000 held / none, 1024 probes", "ns/pair", "self",
+    { "2", "object pair: 100000 held / none; 1024 probes", "ns/pair", "self",
       M_OBJ_HELD, M_OBJ_NONE, 1.2, 0 },
-    { "2f", "object pair: 100000 held / none, fresh objs", "ns/pair", "self",
+    { "2f", "object pair: 100000 held / none; fresh objs", "ns/pair", "self",
       M_OBJ_HELD_FRESH, M_OBJ_NONE_FRESH, 0, 0 },
     { "3", "hand-off chain: N=400 / N=25", "ns/hand-off", "self",
       M_CHAIN_CAP_BIG, M_CHAIN_CAP_SMALL, 1.2, 0 },
@@ -149,9 +149,9 @@ static const struct figure fixed_figures[] = {
       M_CROWD_CAP, M_CROWD_NAIVE, 0, 0 },
     { "5", "8 thr 2 tok: THROUGHPUT / sem_t", "ns/op", "cost",
       M_CROWD_CAP_TP, M_CROWD_SEM, 1.3, 0 },
-    { "6f", "FIFO wait p99 / p50, 8 thr 2 tok", "ns/acquire", "tail",
+    { "6f", "FIFO wait p99 / p50; 8 thr 2 tok", "ns/acquire", "tail",
       M_TAIL_CAP, M_TAIL_CAP, 0, 0 },
-    { "6t", "THROUGHPUT wait p99 / p50, 8 thr 2 tok", "ns/acquire", "tail",
+    { "6t", "THROUGHPUT wait p99 / p50; 8 thr 2 tok", "ns/acquire", "tail",
       M_TAIL_CAP_TP, M_TAIL_CAP_TP, 0, 0 },
 };
 #define NFIXED (sizeof fixed_figures / sizeof fixed_figures[0])
@@ -397,7 +397,7 @@ static void chomp(char *s)
         s[--n] = '\0';
 }
 
-/* CSV-safe: no quotes or commas in a field. */
+/* CSV-safe: no quotes or commas in a field (results.gp filters by comma). */
 static void tame(char *s)
 {
     for (; *s != '\0'; s++)
