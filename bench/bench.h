@@ -5,8 +5,9 @@
  *   limiters.c   one interface over libcaplimit and its baselines: sem_t,
  *                the naive FIFO limiter (one mutex, one condition variable,
  *                broadcast) and the baton floor (a semaphore per thread).
- *   scenarios.c  the measurements: uncontended pairs, the hand-off chain,
- *                the crowd (many threads, few tokens).
+ *   scenarios.c  the measurements: uncontended pairs, object borrowers, the
+ *                hand-off chain, the crowd (many threads, few tokens), the
+ *                wait-time tail.
  *   bench.c      rounds, medians, the table, the CSV.
  */
 #ifndef CAPLIMIT_BENCH_H
@@ -19,7 +20,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#define CROWD_MAX 8                  /* threads in a crowd */
+#define CROWD_MAX 64                 /* threads in a crowd */
+#define TAIL_BUCKETS 640             /* log-linear histogram of wait times */
 
 /* ---- Limiters ---------------------------------------------------------- */
 
@@ -69,6 +71,12 @@ struct result {
     double ns;                       /* per pair, hand-off or critical section */
     double csw;                      /* context switches per operation */
     double cpu;                      /* CPU time (all threads) per operation, ns */
+    /* timed crowds only: every acquire's duration by the bench's clock ... */
+    double p50, p99, max;
+    /* ... and the library's counters over the interval: the mean wait of
+     * the acquires that queued, the share that queued, and wait_ns_max
+     * (since the limiter was created, so warm-up included) */
+    double lib_mean, lib_waited, lib_max;
 };
 
 struct params {
@@ -85,12 +93,26 @@ enum pair_kind {
     PAIR_SEM_WAIT
 };
 
+enum probe_kind {
+    PROBE_DISTINCT,                  /* NPROBES distinct objects, in turn */
+    PROBE_FRESH                      /* a fresh allocation for every pair */
+};
+
+#define NPROBES 1024
+
 struct result run_pairs(const struct params *p, enum pair_kind kind);
-/* On behalf of objects, with nheld other object borrowers holding. */
-struct result run_object_pairs(const struct params *p, caplimit_t *lim);
+/* Pairs on behalf of objects, in a limiter where others may already hold. */
+struct result run_object_pairs(const struct params *p, caplimit_t *lim, enum probe_kind kind);
 struct result run_chain(const struct params *p, enum lim_kind kind, unsigned nthreads);
+/* timed: also time every acquire (the wait-time tail). */
 struct result run_crowd(const struct params *p, enum lim_kind kind, unsigned nthreads,
-                        unsigned tokens);
+                        unsigned tokens, int timed);
+
+/* A thread that sleeps through the whole run: glibc's locks skip their
+ * atomic instructions while a process has a single thread, and programs
+ * that use a limiter have more than one. */
+void bystander_start(void);
+void bystander_stop(void);
 
 unsigned calibrate_spin(unsigned target_ns);
 

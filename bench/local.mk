@@ -6,7 +6,8 @@ EXTRA_PROGRAMS = bench/bench
 bench_bench_SOURCES = bench/bench.c bench/bench.h bench/limiters.c bench/scenarios.c
 bench_bench_LDADD = lib/libcaplimit.la
 EXTRA_DIST += bench/results.gp bench/README.md \
-	bench/results/2026-11-25.csv bench/results/2026-11-25.png
+	bench/results/2026-11-25.csv bench/results/2026-11-25.png \
+	bench/results/2026-12-01.csv bench/results/2026-12-01.png
 CLEANFILES += bench/bench$(EXEEXT) bench/results.csv bench/results.png
 
 bench: bench/bench$(EXEEXT)

@@ -130,17 +130,21 @@ static void await_waiting(struct lim *l, size_t n)
     }
 }
 
-/* Counts ops over a measured interval after a warm-up; at least min_ops. */
+/* Counts ops over a measured interval after a warm-up; at least min_ops.
+ * mark, when not NULL, is called as the interval starts (1) and ends (0). */
 static struct result measure(const struct params *p, unsigned ms,
-                             unsigned long (*count)(void *), void *arg)
+                             unsigned long (*count)(void *), void (*mark)(void *, int),
+                             void *arg)
 {
     const unsigned long min_ops = 16;
     unsigned long long t0, t1, deadline, u0, u1;
     unsigned long c0, c1;
     long s0, s1;
-    struct result r;
+    struct result r = { 0 };
 
     sleep_ms(p->warm_ms);
+    if (mark != NULL)
+        mark(arg, 1);
     usage_so_far(&s0, &u0);
     c0 = count(arg);
     t0 = now_ns();
@@ -150,6 +154,8 @@ static struct result measure(const struct params *p, unsigned ms,
         sleep_ms(1);
     t1 = now_ns();
     usage_so_far(&s1, &u1);
+    if (mark != NULL)
+        mark(arg, 0);
     if (c1 == c0)
         die("no progress in 60 s", ETIMEDOUT);
     r.ns = (double)(t1 - t0) / (double)(c1 - c0);
@@ -204,7 +210,7 @@ struct result run_pairs(const struct params *p, enum pair_kind kind)
     unsigned long long t, best = (unsigned long long)-1;
     caplimit_t *cap;
     sem_t sem;
-    struct result r;
+    struct result r = { 0 };
     int i;
 
     CHECK(caplimit_create(&cap, 1));
@@ -223,17 +229,20 @@ struct result run_pairs(const struct params *p, enum pair_kind kind)
     sem_destroy(&sem);
     CHECK(caplimit_destroy(cap));
     r.ns = (double)best / (double)n;
-    r.csw = 0;
     r.cpu = r.ns;
     return r;
 }
 
 /* ---- Object borrowers (figure 2) -------------------------------------- */
 
-#define NPROBES 64
-static char probes[NPROBES];
+/* Probe objects the size of a small struct, so each has its own line. */
+struct probe {
+    _Alignas(64) char bytes[64];
+};
 
-static int loop_object_pairs(caplimit_t *lim, unsigned long n)
+static struct probe probes[NPROBES];
+
+static int loop_distinct(caplimit_t *lim, unsigned long n)
 {
     unsigned long i;
     int bad = 0;
@@ -246,25 +255,58 @@ static int loop_object_pairs(caplimit_t *lim, unsigned long n)
     return bad;
 }
 
-struct result run_object_pairs(const struct params *p, caplimit_t *lim)
+/* A pool of live objects of varied sizes: each pair frees one at random and
+ * borrows for a fresh one, so the addresses keep changing as in a program
+ * that borrows for short-lived requests (malloc's cost is in both figures
+ * that are compared). */
+#define POOL 4096
+static void *pool[POOL];
+static unsigned long long pool_rng = 88172645463325252ULL;
+
+static int loop_fresh(caplimit_t *lim, unsigned long n)
+{
+    unsigned long i;
+    unsigned r;
+    int bad = 0;
+
+    for (i = 0; i < n; i++) {
+        pool_rng ^= pool_rng << 13;
+        pool_rng ^= pool_rng >> 7;
+        pool_rng ^= pool_rng << 17;
+        r = (unsigned)(pool_rng % POOL);
+        free(pool[r]);
+        pool[r] = malloc(32 + (size_t)(pool_rng >> 40) % 224);
+        if (pool[r] == NULL)
+            die("malloc", ENOMEM);
+        bad |= caplimit_acquire_on_behalf_of_nowait(lim, pool[r]);
+        bad |= caplimit_release_on_behalf_of(lim, pool[r]);
+    }
+    return bad;
+}
+
+static int loop_object_pairs(caplimit_t *lim, enum probe_kind kind, unsigned long n)
+{
+    return kind == PROBE_FRESH ? loop_fresh(lim, n) : loop_distinct(lim, n);
+}
+
+struct result run_object_pairs(const struct params *p, caplimit_t *lim, enum probe_kind kind)
 {
     unsigned long n = p->pairs / CHUNKS;
     unsigned long long t, best = (unsigned long long)-1;
-    struct result r;
+    struct result r = { 0 };
     int i;
 
-    if (loop_object_pairs(lim, n) != 0)
+    if (loop_object_pairs(lim, kind, n) != 0)
         die("object pair failed", EPROTO);
     for (i = 0; i < CHUNKS; i++) {
         t = thread_cpu_ns();
-        if (loop_object_pairs(lim, n) != 0)
+        if (loop_object_pairs(lim, kind, n) != 0)
             die("object pair failed", EPROTO);
         t = thread_cpu_ns() - t;
         if (t < best)
             best = t;
     }
     r.ns = (double)best / (double)n;
-    r.csw = 0;
     r.cpu = r.ns;
     return r;
 }
@@ -334,7 +376,7 @@ struct result run_chain(const struct params *p, enum lim_kind kind, unsigned nth
     if (kind != LIM_BATON)
         await_waiting(&c->lim, nthreads);
     lim_release(&c->lim, nthreads - 1);
-    r = measure(p, p->handoff_ms, chain_count, c);
+    r = measure(p, p->handoff_ms, chain_count, NULL, c);
     atomic_store(&c->stop, 1);
     lim_close(&c->lim);
     join(t, nthreads);
@@ -344,16 +386,20 @@ struct result run_chain(const struct params *p, enum lim_kind kind, unsigned nth
     return r;
 }
 
-/* ---- The crowd: many threads, few tokens (figures 4 and 5) ------------ */
+/* ---- The crowd: many threads, few tokens (figures 4, 5 and 6) -------- */
 
 struct slot {
     _Alignas(64) atomic_ulong ops;
+    unsigned long long wait_max;
+    unsigned long hist[TAIL_BUCKETS];  /* written by its thread only */
 };
 
 struct crowd {
     struct lim lim;
     unsigned tokens, nthreads, spin_iters;
-    atomic_int ready, go, stop, inside, overgrant;
+    int timed;
+    atomic_int ready, go, stop, inside, overgrant, recording;
+    struct caplimit_counters before, after;
     struct slot slot[CROWD_MAX];
 };
 
@@ -361,6 +407,25 @@ struct worker {
     struct crowd *c;
     unsigned self;
 };
+
+/* Log-linear buckets: exact below 16 ns, then 16 per power of two (6 %). */
+static unsigned bucket_of(unsigned long long v)
+{
+    unsigned e, b;
+
+    if (v < 16)
+        return (unsigned)v;
+    e = 63u - (unsigned)__builtin_clzll(v);
+    b = 16u * (e - 3u) + (unsigned)((v >> (e - 4u)) & 15u);
+    return b < TAIL_BUCKETS ? b : TAIL_BUCKETS - 1;
+}
+
+static double bucket_floor(unsigned b)
+{
+    if (b < 16)
+        return b;
+    return (double)(16u + b % 16u) * (double)(1ULL << (b / 16u - 1u));
+}
 
 static void critical_section(struct crowd *c, unsigned long long *x)
 {
@@ -370,10 +435,29 @@ static void critical_section(struct crowd *c, unsigned long long *x)
     atomic_fetch_sub(&c->inside, 1);
 }
 
+static int crowd_acquire(struct crowd *c, struct slot *s, unsigned self)
+{
+    unsigned long long t0, dt;
+    int rc;
+
+    if (!c->timed)
+        return lim_acquire(&c->lim, self);
+    t0 = now_ns();
+    rc = lim_acquire(&c->lim, self);
+    dt = now_ns() - t0;
+    if (rc == 0 && atomic_load_explicit(&c->recording, memory_order_relaxed)) {
+        s->hist[bucket_of(dt)]++;
+        if (dt > s->wait_max)
+            s->wait_max = dt;
+    }
+    return rc;
+}
+
 static void *crowd_thread(void *arg)
 {
     struct worker *w = arg;
     struct crowd *c = w->c;
+    struct slot *s = &c->slot[w->self];
     unsigned long ops = 0;
     unsigned long long x = w->self;
 
@@ -381,7 +465,7 @@ static void *crowd_thread(void *arg)
     while (!atomic_load(&c->go))
         sched_yield();
     while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
-        if (lim_acquire(&c->lim, w->self) != 0)
+        if (crowd_acquire(c, s, w->self) != 0)
             break;
         if (atomic_load(&c->stop)) {    /* maybe woken by lim_close */
             lim_release(&c->lim, w->self);
@@ -389,7 +473,7 @@ static void *crowd_thread(void *arg)
         }
         critical_section(c, &x);
         lim_release(&c->lim, w->self);
-        atomic_store_explicit(&c->slot[w->self].ops, ++ops, memory_order_relaxed);
+        atomic_store_explicit(&s->ops, ++ops, memory_order_relaxed);
     }
     spin_sink = x;
     return NULL;
@@ -406,8 +490,55 @@ static unsigned long crowd_count(void *arg)
     return sum;
 }
 
+static void crowd_mark(void *arg, int start)
+{
+    struct crowd *c = arg;
+
+    if (c->lim.cap != NULL)
+        CHECK(caplimit_counters(c->lim.cap, start ? &c->before : &c->after));
+    atomic_store(&c->recording, start);
+}
+
+/* The q-quantile of the threads' merged histograms. */
+static double hist_quantile(const struct crowd *c, double q)
+{
+    unsigned long long total = 0, seen = 0, want;
+    unsigned b, i;
+
+    for (i = 0; i < c->nthreads; i++)
+        for (b = 0; b < TAIL_BUCKETS; b++)
+            total += c->slot[i].hist[b];
+    want = (unsigned long long)(q * (double)total);
+    for (b = 0; b < TAIL_BUCKETS; b++) {
+        for (i = 0; i < c->nthreads; i++)
+            seen += c->slot[i].hist[b];
+        if (seen > want)
+            return bucket_floor(b);
+    }
+    return 0;
+}
+
+static void crowd_tail(const struct crowd *c, struct result *r)
+{
+    unsigned long long waited = c->after.granted_after_wait - c->before.granted_after_wait;
+    unsigned long long at_once = c->after.granted_at_once - c->before.granted_at_once;
+    unsigned i;
+
+    r->p50 = hist_quantile(c, 0.50);
+    r->p99 = hist_quantile(c, 0.99);
+    for (i = 0; i < c->nthreads; i++)
+        if ((double)c->slot[i].wait_max > r->max)
+            r->max = (double)c->slot[i].wait_max;
+    if (waited > 0)
+        r->lib_mean = (double)(c->after.wait_ns_total - c->before.wait_ns_total)
+                      / (double)waited;
+    if (waited + at_once > 0)
+        r->lib_waited = (double)waited / (double)(waited + at_once);
+    r->lib_max = (double)c->after.wait_ns_max;
+}
+
 struct result run_crowd(const struct params *p, enum lim_kind kind, unsigned nthreads,
-                        unsigned tokens)
+                        unsigned tokens, int timed)
 {
     struct crowd *c = calloc(1, sizeof *c);
     struct worker w[CROWD_MAX];
@@ -423,6 +554,7 @@ struct result run_crowd(const struct params *p, enum lim_kind kind, unsigned nth
     c->tokens = tokens;
     c->nthreads = nthreads;
     c->spin_iters = p->spin_iters;
+    c->timed = timed;
     for (i = 0; i < nthreads; i++) {
         w[i].c = c;
         w[i].self = i;
@@ -431,13 +563,43 @@ struct result run_crowd(const struct params *p, enum lim_kind kind, unsigned nth
     while (atomic_load(&c->ready) != (int)nthreads)
         sleep_ms(1);
     atomic_store(&c->go, 1);
-    r = measure(p, p->crowd_ms, crowd_count, c);
+    r = measure(p, p->crowd_ms, crowd_count, timed ? crowd_mark : NULL, c);
     atomic_store(&c->stop, 1);
     lim_close(&c->lim);
     join(t, nthreads);
     if (atomic_load(&c->overgrant))
         die("over-grant: more threads inside than tokens", EPROTO);
+    if (timed)
+        crowd_tail(c, &r);
     lim_destroy(&c->lim);
     free(c);
     return r;
+}
+
+/* ---- The bystander ----------------------------------------------------- */
+
+static pthread_t bystander;
+static sem_t bystander_done;
+
+static void *bystander_thread(void *arg)
+{
+    (void)arg;
+    while (sem_wait(&bystander_done) != 0)
+        ;
+    return NULL;
+}
+
+void bystander_start(void)
+{
+    if (sem_init(&bystander_done, 0, 0) != 0)
+        die("sem_init", errno);
+    CHECK(pthread_create(&bystander, NULL, bystander_thread, NULL));
+}
+
+void bystander_stop(void)
+{
+    if (sem_post(&bystander_done) != 0)
+        die("sem_post", errno);
+    CHECK(pthread_join(bystander, NULL));
+    sem_destroy(&bystander_done);
 }
