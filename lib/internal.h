@@ -239,18 +239,18 @@ static inline struct cl_entry *cl_entry_at(caplimit_t *lim, uint32_t i)
     return CL_LIKELY(i < lim->ecap) ? &lim->entries[i] : cl_bad_entry(lim);
 }
 
-/* ---- The borrower set (borrowers.c) ------------------------------------ */
+/* ---- The borrower set (borrowers.h, borrowers.c) ----------------------- *
+ *
+ * borrowers.h, inline:
+ *   cl_borrowers_find(lim, key)      key's entry, or CL_NIL
+ *   cl_borrowers_add(lim, key, st)   a holder at level 1, or a queued
+ *                                    borrower; room must be reserved
+ *   cl_borrowers_promote(lim, e)     a queued borrower becomes a holder
+ *   cl_borrowers_remove(lim, e)
+ */
 
-CL_HIDDEN size_t cl_hash(struct cl_key k);
-/* Entry of key, or CL_NIL; remembers where it looked. */
-CL_HIDDEN uint32_t cl_borrowers_find(caplimit_t *lim, struct cl_key key);
-/* Inserts a holder at level 1, or a queued borrower (level 0), every other
- * field 0; room must be reserved (cl_store_reserve).  Answers its entry. */
-CL_HIDDEN uint32_t cl_borrowers_add(caplimit_t *lim, struct cl_key key,
-                                    enum cl_entry_status status);
-/* A queued borrower becomes a holder at level 1. */
-CL_HIDDEN void cl_borrowers_promote(caplimit_t *lim, uint32_t e);
-CL_HIDDEN void cl_borrowers_remove(caplimit_t *lim, uint32_t e);
+/* The index's hash of a key, for the store's rebuild of the index. */
+CL_HIDDEN size_t cl_hash_key(struct cl_key k);
 /* Rebuilds the index, the holders' and the free list, and the counts of
  * entries, from the slots' status words (R26, R27). */
 CL_HIDDEN void cl_borrowers_rebuild(caplimit_t *lim);

@@ -5,6 +5,7 @@
 noinst_LTLIBRARIES += lib/libcaplimit_impl.la
 lib_libcaplimit_impl_la_SOURCES = \
 	lib/internal.h \
+	lib/borrowers.h \
 	lib/borrowers.c \
 	lib/store.c \
 	lib/shared.c \

@@ -25,7 +25,7 @@
  * freed.  Every walk along a list is bounded by the table's size, so a
  * scribbled segment cannot make one spin (R27).
  */
-#include "internal.h"
+#include "borrowers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -111,14 +111,21 @@ static void wait_set_state(caplimit_t *lim, uint32_t i, enum cl_wait_state to)
 }
 
 /* The first waiter whose request can ever fit, or CL_NIL (R23). */
-static uint32_t fitting_head(caplimit_t *lim)
+static uint32_t fitting_head_after(caplimit_t *lim, uint32_t i)
 {
-    uint32_t i = lim->st->head, n;
+    uint32_t n;
 
     for (n = 0; i != CL_NIL && n < lim->wcap; n++, i = W(i)->next)
         if (!oversize(lim, W(i)))
             return i;
     return CL_NIL;
+}
+
+static inline uint32_t fitting_head(caplimit_t *lim)
+{
+    uint32_t i = lim->st->head;
+
+    return CL_LIKELY(i == CL_NIL) ? CL_NIL : fitting_head_after(lim, i);
 }
 
 /* ---- Waiter slots ------------------------------------------------------ */
@@ -349,9 +356,15 @@ void cl_lock(const caplimit_t *clim)
         cl_dispatch(lim);
 }
 
-int cl_unlock(const caplimit_t *clim)
+/* Anything for cl_unlock to do besides unlocking. */
+static inline int unlock_has_work(const caplimit_t *lim)
 {
-    caplimit_t *lim = (caplimit_t *)clim;
+    return lim->nwakes != 0 || lim->corrupt || lim->shared != NULL
+        || lim->st->drainers != CL_NIL;
+}
+
+static __attribute__((noinline)) int unlock_with_work(caplimit_t *lim)
+{
     struct cl_wake wakes[CL_WAKE_BATCH];
     size_t n;
     int rc = 0;
@@ -386,6 +399,16 @@ int cl_unlock(const caplimit_t *clim)
         pthread_mutex_unlock(lim->lock);
     send_wakes(wakes, n);
     return rc;
+}
+
+int cl_unlock(const caplimit_t *clim)
+{
+    caplimit_t *lim = (caplimit_t *)clim;
+
+    if (CL_UNLIKELY(unlock_has_work(lim)))
+        return unlock_with_work(lim);
+    pthread_mutex_unlock(lim->lock);
+    return 0;
 }
 
 /* ---- Giving back ------------------------------------------------------- */
@@ -694,10 +717,15 @@ static int reenter(caplimit_t *lim, struct cl_entry *e)
 }
 
 /* Room for one more borrower (and waiter), and for a thread in its own
- * record. */
+ * record; the common case, a private limiter with room, costs no call. */
 static int reserve(caplimit_t *lim, struct cl_key key, int waiter)
 {
-    int rc = cl_store_reserve(lim, waiter);
+    const struct cl_state *s = lim->st;
+    int rc = 0;
+
+    if (CL_UNLIKELY(waiter || lim->shared != NULL || s->free_entry == CL_NIL
+                    || 2 * (s->nentries + 1) > (size_t)lim->imask + 1))
+        rc = cl_store_reserve(lim, waiter);
     if (rc == 0 && key.kind == CAPLIMIT_BORROWER_THREAD)
         rc = cl_thread_reserve();
     return rc;

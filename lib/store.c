@@ -89,7 +89,7 @@ static int grow_index(caplimit_t *lim)
         uint32_t h, j;
         if (e->status == CL_ENTRY_FREE)
             continue;
-        h = (uint32_t)cl_hash(e->key);
+        h = (uint32_t)cl_hash_key(e->key);
         for (j = h & lim->imask; index[j].entry != CL_NIL; j = (j + 1) & lim->imask)
             ;
         index[j].entry = i;

@@ -4,7 +4,7 @@
  * What only lib/internal.h can see: R17's default bypass window, and the
  * cost of finding a borrower (internal.h promises O(1) per operation).
  */
-#include "internal.h"
+#include "borrowers.h"
 #include "harness.h"
 
 #include <stdint.h>
