@@ -1,211 +1,222 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 The libcaplimit authors
  *
- * The borrower set: who holds a token, and who waits for one (R2, R3, R14).
+ * The borrower set: who holds tokens, and who waits for them (R2, R3, R14).
  *
- * entries is dense: holders first, then queued borrowers, so a snapshot
- * walks only the holders.  index maps a key's hash to its position in
- * entries by linear probing; deletion shifts back the following run instead
- * of leaving tombstones, so lookups stay short however the set has churned.
- * Only cl_borrowers_reserve allocates: every other operation works in the
- * room it made (nothing allocates once a thread is queued).
+ * Each borrower has an entry slot that does not move while it is in use.
+ * The holders are linked through their slots, so a snapshot walks holders
+ * only; free slots are linked too.  The index maps a key's hash to its slot
+ * by linear probing, and keeps the hash beside the slot number, so a probe
+ * reads an entry only when the hashes agree; deletion shifts back the
+ * following run instead of leaving tombstones, so lookups stay short
+ * however the set has churned.  Nothing here allocates: the store makes
+ * room before (cl_store_reserve).  Probe loops are bounded by the index's
+ * size, so a scribbled index cannot make them spin (R27).
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <string.h>
 
-#define CL_EMPTY UINT32_MAX
-#define CL_MIN_CAP 8
-
-static inline size_t cl_hash(struct cl_key k)
+size_t cl_hash(struct cl_key k)
 {
-    uint64_t h = (uint64_t)k.id * 0x9e3779b97f4a7c15ULL + k.kind;
+    uint64_t h = (uint64_t)k.id * 0x9e3779b97f4a7c15ULL + k.kind + ((uint64_t)k.proc << 8);
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
     return (size_t)h;
 }
 
-static inline int cl_key_equal(struct cl_key a, struct cl_key b)
+static int key_equal(struct cl_key a, struct cl_key b)
 {
-    return a.id == b.id && a.kind == b.kind;
+    return a.id == b.id && a.kind == b.kind && a.proc == b.proc;
 }
 
-void cl_borrowers_init(struct cl_borrowers *b)
+uint32_t cl_borrowers_find(caplimit_t *lim, struct cl_key key)
 {
-    memset(b, 0, sizeof *b);
-}
+    uint32_t h = (uint32_t)cl_hash(key), i = h & lim->imask, n;
 
-void cl_borrowers_free(struct cl_borrowers *b)
-{
-    cl_free(b->entries);
-    cl_free(b->index);
-    cl_borrowers_init(b);
-}
-
-/* The slot of the index that holds position pos, whose key is key. */
-static size_t slot_of(const struct cl_borrowers *b, struct cl_key key, size_t pos)
-{
-    size_t i = b->hint & b->mask;
-
-    if (b->index != NULL && b->index[i] == pos)
-        return i;                     /* found by the last find: no rehash */
-    i = cl_hash(key) & b->mask;
-    while (b->index[i] != pos)
-        i = (i + 1) & b->mask;
-    return i;
-}
-
-static void index_put(struct cl_borrowers *b, struct cl_key key, size_t pos)
-{
-    size_t i = cl_hash(key) & b->mask;
-    while (b->index[i] != CL_EMPTY)
-        i = (i + 1) & b->mask;
-    b->index[i] = (uint32_t)pos;
-}
-
-static int grow_entries(struct cl_borrowers *b)
-{
-    size_t cap = b->cap ? b->cap * 2 : CL_MIN_CAP;
-    struct cl_entry *e;
-
-    if (cap >= CL_EMPTY || cap > SIZE_MAX / sizeof *e)
-        return ENOMEM;
-    e = cl_realloc(b->entries, cap * sizeof *e);
-    if (e == NULL)
-        return ENOMEM;
-    b->entries = e;
-    b->cap = cap;
-    return 0;
-}
-
-static int grow_index(struct cl_borrowers *b)
-{
-    size_t slots = b->index ? (b->mask + 1) * 2 : 2 * CL_MIN_CAP;
-    uint32_t *index, *old = b->index;
-    size_t i;
-
-    if (slots > SIZE_MAX / sizeof *index)
-        return ENOMEM;
-    index = cl_malloc(slots * sizeof *index);
-    if (index == NULL)
-        return ENOMEM;
-    memset(index, 0xff, slots * sizeof *index);
-    b->index = index;
-    b->mask = slots - 1;
-    for (i = 0; i < b->n; i++)
-        index_put(b, b->entries[i].key, i);
-    cl_free(old);
-    return 0;
-}
-
-int cl_borrowers_grow(struct cl_borrowers *b)
-{
-    int rc;
-
-    if (b->n + 1 > b->cap && (rc = grow_entries(b)) != 0)
-        return rc;
-    if (b->index == NULL || 2 * (b->n + 1) > b->mask + 1)
-        return grow_index(b);
-    return 0;
-}
-
-size_t cl_borrowers_find(struct cl_borrowers *b, struct cl_key key)
-{
-    size_t i;
-    uint32_t pos;
-
-    if (b->index == NULL)
-        return CL_NONE;
-    for (i = cl_hash(key) & b->mask; (pos = b->index[i]) != CL_EMPTY;
-         i = (i + 1) & b->mask) {
-        if (cl_key_equal(b->entries[pos].key, key)) {
-            b->hint = i;
-            return pos;
+    for (n = 0; n <= lim->imask; n++, i = (i + 1) & lim->imask) {
+        const struct cl_islot *s = &lim->index[i];
+        if (s->entry == CL_NIL)
+            break;
+        if (s->hash == h && key_equal(cl_entry_at(lim, s->entry)->key, key)) {
+            lim->hint = i;
+            return s->entry;
         }
     }
-    b->hint = i;
-    return CL_NONE;
+    lim->hint = i;
+    return CL_NIL;
 }
 
-/* entries[to] = entries[from], and the index follows. */
-static void move_entry(struct cl_borrowers *b, size_t from, size_t to)
+static void index_put(caplimit_t *lim, uint32_t h, uint32_t e)
 {
-    b->index[slot_of(b, b->entries[from].key, from)] = (uint32_t)to;
-    b->entries[to] = b->entries[from];
-}
+    uint32_t i = h & lim->imask, n;
 
-static void swap_entries(struct cl_borrowers *b, size_t i, size_t j)
-{
-    size_t si = slot_of(b, b->entries[i].key, i);
-    size_t sj = slot_of(b, b->entries[j].key, j);
-    struct cl_entry t = b->entries[i];
-
-    b->index[si] = (uint32_t)j;
-    b->index[sj] = (uint32_t)i;
-    b->entries[i] = b->entries[j];
-    b->entries[j] = t;
-}
-
-size_t cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key)
-{
-    size_t pos = b->n++;
-
-    memset(&b->entries[pos], 0, sizeof b->entries[pos]);
-    b->entries[pos].key = key;
-    index_put(b, key, pos);
-    return pos;
-}
-
-size_t cl_borrowers_add_holder(struct cl_borrowers *b, struct cl_key key)
-{
-    size_t pos = cl_borrowers_add_queued(b, key);
-
-    if (CL_LIKELY(b->nheld == pos)) {   /* nobody queued: it is in place */
-        b->entries[b->nheld++].level = 1;
-        return pos;
+    for (n = 0; n <= lim->imask; n++, i = (i + 1) & lim->imask) {
+        if (lim->index[i].entry == CL_NIL) {
+            lim->index[i].entry = e;
+            lim->index[i].hash = h;
+            return;
+        }
     }
-    return cl_borrowers_promote(b, pos);
+    lim->corrupt = 1;                /* a full index: the store keeps it half empty */
 }
 
-size_t cl_borrowers_promote(struct cl_borrowers *b, size_t pos)
+/* The index slot that holds entry e. */
+static uint32_t slot_of(caplimit_t *lim, uint32_t e)
 {
-    if (pos != b->nheld)
-        swap_entries(b, pos, b->nheld);
-    b->entries[b->nheld].level = 1;
-    return b->nheld++;
+    uint32_t i, n;
+
+    if (lim->hint <= lim->imask && lim->index[lim->hint].entry == e)
+        return lim->hint;            /* found by the last find: no rehash */
+    i = (uint32_t)cl_hash(cl_entry_at(lim, e)->key) & lim->imask;
+    for (n = 0; n <= lim->imask; n++, i = (i + 1) & lim->imask)
+        if (lim->index[i].entry == e)
+            return i;
+    lim->corrupt = 1;
+    return CL_NIL;
 }
 
 /* Backward-shift deletion of index slot i. */
-static void index_delete(struct cl_borrowers *b, size_t i)
+static void index_delete(caplimit_t *lim, uint32_t i)
 {
-    size_t j = i, home;
+    uint32_t j = i, home, n;
 
-    for (;;) {
-        j = (j + 1) & b->mask;
-        if (b->index[j] == CL_EMPTY)
+    for (n = 0; n <= lim->imask; n++) {
+        j = (j + 1) & lim->imask;
+        if (lim->index[j].entry == CL_NIL)
             break;
-        home = cl_hash(b->entries[b->index[j]].key) & b->mask;
-        /* the entry at j may fill the hole at i unless its home lies
+        home = lim->index[j].hash & lim->imask;
+        /* the slot at j may fill the hole at i unless its home lies
          * cyclically in (i, j] */
         if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
-            b->index[i] = b->index[j];
+            lim->index[i] = lim->index[j];
             i = j;
         }
     }
-    b->index[i] = CL_EMPTY;
+    lim->index[i].entry = CL_NIL;
 }
 
-void cl_borrowers_remove(struct cl_borrowers *b, size_t pos)
+/* ---- The holders' list and the free list ------------------------------- */
+
+static void link_holder(caplimit_t *lim, uint32_t e)
 {
-    index_delete(b, slot_of(b, b->entries[pos].key, pos));
-    if (pos < b->nheld) {
-        size_t last_held = --b->nheld;
-        if (pos != last_held)
-            move_entry(b, last_held, pos);
-        pos = last_held;
+    struct cl_state *s = lim->st;
+    struct cl_entry *x = cl_entry_at(lim, e);
+
+    x->prev = CL_NIL;
+    x->next = s->holders;
+    if (s->holders != CL_NIL)
+        cl_entry_at(lim, s->holders)->prev = e;
+    s->holders = e;
+    s->nheld++;
+}
+
+static void unlink_holder(caplimit_t *lim, uint32_t e)
+{
+    struct cl_state *s = lim->st;
+    struct cl_entry *x = cl_entry_at(lim, e);
+
+    if (x->prev != CL_NIL)
+        cl_entry_at(lim, x->prev)->next = x->next;
+    else
+        s->holders = x->next;
+    if (x->next != CL_NIL)
+        cl_entry_at(lim, x->next)->prev = x->prev;
+    s->nheld--;
+}
+
+uint32_t cl_borrowers_add(caplimit_t *lim, struct cl_key key, enum cl_entry_status status)
+{
+    struct cl_state *s = lim->st;
+    uint32_t e = s->free_entry;
+    struct cl_entry *x = cl_entry_at(lim, e);
+
+    s->free_entry = x->next;
+    x->key = key;
+    x->level = status == CL_ENTRY_HELD;
+    x->tokens = 0;
+    x->grant = 0;
+    x->tid = 0;
+    x->status = status;              /* last: the slot is whole from here */
+    s->nentries++;
+    index_put(lim, (uint32_t)cl_hash(key), e);
+    if (status == CL_ENTRY_HELD)
+        link_holder(lim, e);
+    return e;
+}
+
+void cl_borrowers_promote(caplimit_t *lim, uint32_t e)
+{
+    struct cl_entry *x = cl_entry_at(lim, e);
+
+    x->level = 1;
+    x->status = CL_ENTRY_HELD;
+    link_holder(lim, e);
+}
+
+void cl_borrowers_remove(caplimit_t *lim, uint32_t e)
+{
+    struct cl_state *s = lim->st;
+    struct cl_entry *x = cl_entry_at(lim, e);
+    uint32_t i = slot_of(lim, e);
+    int held = x->status == CL_ENTRY_HELD;
+
+    x->status = CL_ENTRY_FREE;       /* first: from here the slot is free */
+    if (i != CL_NIL)
+        index_delete(lim, i);
+    if (held)
+        unlink_holder(lim, e);
+    x->next = s->free_entry;
+    s->free_entry = e;
+    s->nentries--;
+}
+
+/* ---- Rebuilding from the slots ----------------------------------------- */
+
+void cl_borrowers_clear(caplimit_t *lim)
+{
+    uint32_t i;
+
+    for (i = 0; i <= lim->imask; i++)
+        lim->index[i].entry = CL_NIL;
+    for (i = 0; i < lim->ecap; i++)
+        lim->entries[i].status = CL_ENTRY_FREE;
+    cl_borrowers_rebuild(lim);
+}
+
+void cl_borrowers_rebuild(caplimit_t *lim)
+{
+    struct cl_state *s = lim->st;
+    uint32_t e = lim->ecap;
+
+    for (uint32_t i = 0; i <= lim->imask; i++)
+        lim->index[i].entry = CL_NIL;
+    s->holders = s->free_entry = CL_NIL;
+    s->nheld = s->nentries = 0;
+    /* from the top down, so the free list hands out low slots first */
+    while (e-- > 0) {
+        struct cl_entry *x = &lim->entries[e];
+        if (x->status == CL_ENTRY_HELD && x->level != 0 && x->tokens != 0) {
+            link_holder(lim, e);
+        } else if (x->status == CL_ENTRY_QUEUED && x->level == 0) {
+            /* kept only if its waiter still is: cl_rebuild checks */
+        } else {
+            x->status = CL_ENTRY_FREE;
+            x->next = s->free_entry;
+            s->free_entry = e;
+            continue;
+        }
+        if (cl_borrowers_find(lim, x->key) != CL_NIL) {
+            /* the same borrower twice (a slot half emptied): keep one */
+            if (x->status == CL_ENTRY_HELD)
+                unlink_holder(lim, e);
+            x->status = CL_ENTRY_FREE;
+            x->next = s->free_entry;
+            s->free_entry = e;
+            continue;
+        }
+        index_put(lim, (uint32_t)cl_hash(x->key), e);
+        s->nentries++;
     }
-    if (pos != --b->n)
-        move_entry(b, b->n, pos);
 }

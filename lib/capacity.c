@@ -14,7 +14,7 @@ int caplimit_set_total_tokens(caplimit_t *lim, size_t total_tokens)
     if (lim == NULL)
         return EINVAL;
     cl_lock(lim);
-    lim->total = total_tokens;
+    lim->st->total = total_tokens;
     cl_dispatch(lim);                /* R23: a fall too may let some fit */
     cl_unlock(lim);
     return 0;
@@ -27,7 +27,7 @@ size_t caplimit_total_tokens(const caplimit_t *lim)
     if (lim == NULL)
         return 0;
     cl_lock(lim);
-    v = lim->total;
+    v = lim->st->total;
     cl_unlock(lim);
     return v;
 }
@@ -39,7 +39,7 @@ size_t caplimit_borrowed_tokens(const caplimit_t *lim)
     if (lim == NULL)
         return 0;
     cl_lock(lim);
-    v = lim->borrowed;
+    v = lim->st->borrowed;
     cl_unlock(lim);
     return v;
 }
@@ -51,7 +51,7 @@ size_t caplimit_threads_waiting(const caplimit_t *lim)
     if (lim == NULL)
         return 0;
     cl_lock(lim);
-    v = lim->nwaiting;
+    v = lim->st->nwaiting;
     cl_unlock(lim);
     return v;
 }
@@ -64,10 +64,10 @@ size_t caplimit_available_tokens(const caplimit_t *lim)
     if (lim == NULL)
         return 0;
     cl_lock(lim);
-    if (lim->total == CAPLIMIT_INFINITE)
+    if (lim->st->total == CAPLIMIT_INFINITE)
         v = CAPLIMIT_INFINITE;
     else
-        v = lim->borrowed >= lim->total ? 0 : lim->total - lim->borrowed;
+        v = lim->st->borrowed >= lim->st->total ? 0 : lim->st->total - lim->st->borrowed;
     cl_unlock(lim);
     return v;
 }
@@ -80,8 +80,8 @@ int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
     if (policy != CAPLIMIT_POLICY_FIFO && policy != CAPLIMIT_POLICY_THROUGHPUT)
         return EINVAL;
     cl_lock(lim);
-    lim->policy = (unsigned char)policy;
-    lim->bypass_ns = bypass_ns != 0 ? bypass_ns : CL_DEFAULT_BYPASS_NS;
+    lim->st->policy = (unsigned char)policy;
+    lim->st->bypass_ns = bypass_ns != 0 ? bypass_ns : CL_DEFAULT_BYPASS_NS;
     cl_dispatch(lim);
     cl_unlock(lim);
     return 0;
@@ -94,10 +94,10 @@ int caplimit_set_reentrant(caplimit_t *lim, int on)
     if (lim == NULL)
         return EINVAL;
     cl_lock(lim);
-    if (!on && lim->extra_levels != 0)
+    if (!on && lim->st->extra_levels != 0)
         rc = EBUSY;
     else
-        lim->reentrant = on != 0;
+        lim->st->reentrant = on != 0;
     cl_unlock(lim);
     return rc;
 }

@@ -12,8 +12,8 @@
 static void free_limiter(caplimit_t *lim, int lock_ready)
 {
     if (lock_ready)
-        pthread_mutex_destroy(&lim->lock);
-    cl_borrowers_free(&lim->borrowers);
+        pthread_mutex_destroy(lim->lock);
+    cl_store_free(lim);
     cl_free(lim);
 }
 
@@ -28,16 +28,15 @@ int caplimit_create(caplimit_t **out, size_t total_tokens)
     if (lim == NULL)
         return ENOMEM;
     memset(lim, 0, sizeof *lim);
-    cl_borrowers_init(&lim->borrowers);
-    /* room for the first borrowers now, so the common path never allocates */
-    if ((rc = cl_borrowers_reserve(&lim->borrowers)) != 0
-        || (rc = pthread_mutex_init(&lim->lock, NULL)) != 0) {
+    if ((rc = cl_store_init(lim)) != 0) {
+        cl_free(lim);
+        return rc;
+    }
+    if ((rc = pthread_mutex_init(lim->lock, NULL)) != 0) {
         free_limiter(lim, 0);
         return rc == EAGAIN ? ENOMEM : rc;   /* no EAGAIN in the contract */
     }
-    lim->total = total_tokens;
-    lim->policy = CAPLIMIT_POLICY_FIFO;
-    lim->bypass_ns = CL_DEFAULT_BYPASS_NS;
+    lim->st->total = total_tokens;
     *out = lim;
     return 0;
 }
@@ -48,6 +47,8 @@ int caplimit_destroy(caplimit_t *lim)
 
     if (lim == NULL)
         return EINVAL;
+    if (lim->shared != NULL)
+        return cl_shared_destroy(lim);
     cl_lock(lim);
     busy = cl_busy(lim);
     cl_unlock(lim);
@@ -63,8 +64,7 @@ int caplimit_close(caplimit_t *lim)
         return EINVAL;
     cl_lock(lim);
     cl_close_queue(lim);
-    cl_unlock(lim);
-    return 0;
+    return cl_unlock(lim);
 }
 
 int caplimit_is_closed(const caplimit_t *lim)
@@ -74,7 +74,7 @@ int caplimit_is_closed(const caplimit_t *lim)
     if (lim == NULL)
         return 0;
     cl_lock(lim);
-    closed = lim->closed;
+    closed = lim->st->closed;
     cl_unlock(lim);
     return closed;
 }

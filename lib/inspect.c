@@ -11,47 +11,59 @@
 #include <string.h>
 #include <unistd.h>
 
-int caplimit_statistics(const caplimit_t *lim, struct caplimit_statistics *out)
+/* One borrower as the snapshot gives it (R10, R25). */
+static void describe(const caplimit_t *lim, const struct cl_entry *e,
+                     struct caplimit_borrower *out)
 {
+    memset(out, 0, sizeof *out);
+    out->kind = (enum caplimit_borrower_kind)e->key.kind;
+    if (e->key.kind == CAPLIMIT_BORROWER_THREAD) {
+        if (e->key.proc == lim->proc)
+            out->thread = (pthread_t)e->key.id;
+        out->tid = e->tid;
+    } else {
+        out->object = (const void *)e->key.id;
+    }
+    out->level = e->level;
+    out->tokens = e->tokens;
+    out->pid = lim->shared != NULL ? cl_shared_pid_of(lim, e->key.proc) : getpid();
+}
+
+int caplimit_statistics(const caplimit_t *clim, struct caplimit_statistics *out)
+{
+    caplimit_t *lim = (caplimit_t *)clim;    /* reading walks, changes nothing */
     struct caplimit_borrower *list = NULL;
-    const struct cl_borrowers *b;
-    pid_t pid = getpid();
-    size_t i;
+    size_t n = 0;
+    uint32_t e;
+    int rc;
 
     if (lim == NULL || out == NULL)
         return EINVAL;
     cl_lock(lim);
-    b = &lim->borrowers;
-    if (b->nheld != 0) {
-        list = cl_malloc(b->nheld * sizeof *list);
+    if (lim->shared != NULL)
+        cl_shared_reclaim(lim);      /* R26: a snapshot notices the dead at once */
+    if (lim->st->nheld != 0) {
+        size_t max = lim->st->nheld < lim->ecap ? lim->st->nheld : lim->ecap;
+        list = cl_malloc(max * sizeof *list);
         if (list == NULL) {
             cl_unlock(lim);
             return ENOMEM;
         }
-    }
-    for (i = 0; i < b->nheld; i++) {
-        const struct cl_entry *e = &b->entries[i];
-        memset(&list[i], 0, sizeof list[i]);
-        list[i].kind = (enum caplimit_borrower_kind)e->key.kind;
-        if (e->key.kind == CAPLIMIT_BORROWER_THREAD) {
-            list[i].thread = (pthread_t)e->key.id;
-            list[i].tid = e->tid;
-        } else {
-            list[i].object = (const void *)e->key.id;
-        }
-        list[i].level = e->level;
-        list[i].tokens = e->tokens;
-        list[i].pid = pid;
+        for (e = lim->st->holders; e != CL_NIL && n < max; e = cl_entry_at(lim, e)->next)
+            describe(lim, cl_entry_at(lim, e), &list[n++]);
     }
     memset(out, 0, sizeof *out);
-    out->borrowed_tokens = lim->borrowed;
-    out->total_tokens = lim->total;
-    out->threads_waiting = lim->nwaiting;
-    out->nborrowers = b->nheld;
+    out->borrowed_tokens = lim->st->borrowed;
+    out->total_tokens = lim->st->total;
+    out->threads_waiting = lim->st->nwaiting;
+    out->nborrowers = n;
     out->borrowers = list;
-    out->tokens_waiting = lim->tokens_waiting;
-    cl_unlock(lim);
-    return 0;
+    out->tokens_waiting = lim->st->tokens_waiting;
+    if ((rc = cl_unlock(lim)) != 0) {
+        cl_free(list);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
 }
 
 void caplimit_statistics_destroy(struct caplimit_statistics *st)
@@ -68,20 +80,20 @@ int caplimit_counters(const caplimit_t *lim, struct caplimit_counters *out)
     if (lim == NULL || out == NULL)
         return EINVAL;
     cl_lock(lim);
-    *out = lim->counters;
+    *out = lim->st->counters;
     cl_unlock(lim);
     return 0;
 }
 
 static int holds(const caplimit_t *lim, struct cl_key key)
 {
-    size_t pos;
+    const struct cl_entry *e;
     int held;
 
     cl_lock(lim);
-    /* find only updates its lookup hint, which the lock guards */
-    pos = cl_borrowers_find((struct cl_borrowers *)&lim->borrowers, key);
-    held = pos != CL_NONE && lim->borrowers.entries[pos].level > 0;
+    /* a find only moves the handle's lookup hint, which the lock guards */
+    e = cl_entry_of((caplimit_t *)lim, key);
+    held = e != NULL && e->status == CL_ENTRY_HELD;
     cl_unlock(lim);
     return held;
 }
@@ -104,9 +116,9 @@ int caplimit_format(const caplimit_t *lim, char *buf, size_t size)
     if (lim == NULL)
         return -1;
     cl_lock(lim);
-    borrowed = lim->borrowed;
-    total = lim->total;
-    waiting = lim->nwaiting;
+    borrowed = lim->st->borrowed;
+    total = lim->st->total;
+    waiting = lim->st->nwaiting;
     cl_unlock(lim);
     if (total == CAPLIMIT_INFINITE)
         snprintf(totalbuf, sizeof totalbuf, "inf");

@@ -1,16 +1,32 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 The libcaplimit authors
  *
- * internal.h: the limiter's private structures.  Read this first:
- *   borrowers.c  the borrower set (who holds or waits), a hash index over a
- *                dense array, O(1) per operation.
+ * internal.h: the limiter's private structures.  Read this first, then
+ * queue.c top to bottom.
+ *
  *   queue.c      the lock and queue protocol: FIFO of waiter records,
- *                hand-off (R5), bounded barging (R17), the wait itself with
- *                deadlines (R6) and cancellation (R7).
+ *                hand-off (R5) of weighted holds (R23), bounded barging
+ *                (R17), the wait with deadlines (R6) and cancellation (R7),
+ *                drain (R29), and what a dead process gives back (R26).
+ *   borrowers.c  the borrower set (who holds or waits), slots under a hash
+ *                index, O(1) per operation.
+ *   store.c      where the state lives: the heap for a private limiter,
+ *                growing on demand (R15).
+ *   shared.c     ... or a fixed segment of shared memory (R24..R28): the
+ *                robust process-shared lock, process slots, futex wakes,
+ *                repair of a segment left by a dead process.
  *   thread.c     the per-thread record that gives tokens back at exit (R22).
+ *   clock.c      deadlines on the caller's clock.
  *   alloc.c      the one place that allocates (fault injection hooks).
  * The public functions, each in a small file of its own, only check their
  * arguments, take the lock and call into those.
+ *
+ * One protocol over two stores: queue.c and borrowers.c see only a struct
+ * cl_state (counts, list heads as slot numbers, no pointers) and slot
+ * tables reached through the handle, so the same code runs whether the
+ * state is in this process's heap or in a segment every process maps at its
+ * own address.  Every slot number read from the state goes through
+ * cl_waiter_at or cl_entry_at, which check it (R27).
  */
 #ifndef CAPLIMIT_INTERNAL_H
 #define CAPLIMIT_INTERNAL_H
@@ -33,22 +49,26 @@
 #define CL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* ---- Borrower identity (R2) -------------------------------------------- */
+/* No slot: the end of a list, an empty index slot, "not in the set". */
+#define CL_NIL UINT32_MAX
+
+/* ---- Borrower identity (R2, R25) --------------------------------------- */
 
 struct cl_key {
     uintptr_t id;                    /* pthread_t or object address */
-    unsigned kind;                   /* enum caplimit_borrower_kind */
+    uint32_t kind;                   /* enum caplimit_borrower_kind */
+    uint32_t proc;                   /* R25: process slot + 1; 0 in a private limiter */
 };
 
 static inline struct cl_key cl_thread_key(pthread_t t)
 {
-    struct cl_key k = { (uintptr_t)t, CAPLIMIT_BORROWER_THREAD };
+    struct cl_key k = { (uintptr_t)t, CAPLIMIT_BORROWER_THREAD, 0 };
     return k;
 }
 
 static inline struct cl_key cl_object_key(const void *p)
 {
-    struct cl_key k = { (uintptr_t)p, CAPLIMIT_BORROWER_OBJECT };
+    struct cl_key k = { (uintptr_t)p, CAPLIMIT_BORROWER_OBJECT, 0 };
     return k;
 }
 
@@ -58,53 +78,32 @@ static inline struct cl_key cl_borrower_key(const void *borrower)
     return borrower == NULL ? cl_thread_key(pthread_self()) : cl_object_key(borrower);
 }
 
-/* ---- The borrower set: holders and queued borrowers -------------------- */
+/* ---- Slots ------------------------------------------------------------- *
+ *
+ * Both tables are arrays of fixed-size slots, numbered from 0, that never
+ * move while in use (a private table may grow by realloc, under the lock,
+ * so hold slot numbers, not pointers, across anything that may reserve).
+ * A slot says what it is in one word, written last when it is filled and
+ * first when it is emptied, so a process that dies between two stores
+ * leaves each slot either whole or free; every list through the slots and
+ * every count is rebuilt from them by cl_rebuild (R26).
+ */
+
+enum cl_entry_status {
+    CL_ENTRY_FREE = 0,
+    CL_ENTRY_QUEUED = 1,             /* the borrower of a queued waiter (R3) */
+    CL_ENTRY_HELD = 2                /* a holder */
+};
 
 struct cl_entry {
     struct cl_key key;
+    uint32_t status;                 /* enum cl_entry_status */
+    uint32_t next, prev;             /* the holders' list, or the free list */
     size_t level;                    /* 0 while queued; >= 1 while holding */
     size_t tokens;                   /* R23: the hold's tokens; 0 while queued */
     unsigned long long grant;        /* which hand-off made it a holder (R7) */
     pid_t tid;                       /* THREAD: its kernel thread id (R25) */
 };
-
-/* entries[0 .. nheld) hold a token, entries[nheld .. n) are queued; index is
- * an open-addressing table (linear probing, no tombstones) of positions in
- * entries, so a snapshot walks holders only (R14). */
-struct cl_borrowers {
-    struct cl_entry *entries;
-    uint32_t *index;                 /* CL_EMPTY or a position in entries */
-    size_t n, nheld, cap;            /* cap: entries' room */
-    size_t mask;                     /* index has mask + 1 slots */
-    size_t hint;                     /* the slot the last find stopped at */
-};
-
-/* "Not in the set", as cl_borrowers_find answers.  (The index marks its
- * empty slots with a sentinel of its own, private to borrowers.c.) */
-#define CL_NONE ((size_t)-1)
-
-CL_HIDDEN void cl_borrowers_init(struct cl_borrowers *b);
-CL_HIDDEN void cl_borrowers_free(struct cl_borrowers *b);
-CL_HIDDEN int cl_borrowers_grow(struct cl_borrowers *b);
-/* Makes room for one more entry; ENOMEM leaves the set as it was. */
-static inline int cl_borrowers_reserve(struct cl_borrowers *b)
-{
-    /* room in entries, and the index stays at most half full */
-    if (CL_LIKELY(b->n < b->cap && 2 * (b->n + 1) <= b->mask + 1))
-        return 0;
-    return cl_borrowers_grow(b);
-}
-/* Position of key in entries, or CL_NONE; remembers where it looked. */
-CL_HIDDEN size_t cl_borrowers_find(struct cl_borrowers *b, struct cl_key key);
-/* Inserts a holder at level 1, or a queued entry (level 0), every other
- * field 0; room must be reserved.  Both answer the entry's position. */
-CL_HIDDEN size_t cl_borrowers_add_holder(struct cl_borrowers *b, struct cl_key key);
-CL_HIDDEN size_t cl_borrowers_add_queued(struct cl_borrowers *b, struct cl_key key);
-/* A queued entry becomes a holder at level 1; answers its new position. */
-CL_HIDDEN size_t cl_borrowers_promote(struct cl_borrowers *b, size_t pos);
-CL_HIDDEN void cl_borrowers_remove(struct cl_borrowers *b, size_t pos);
-
-/* ---- Waiter records: one per blocked thread, on its stack -------------- */
 
 /* A waiter's state; only wait_set_state (queue.c) writes it:
  *
@@ -115,8 +114,10 @@ CL_HIDDEN void cl_borrowers_remove(struct cl_borrowers *b, size_t pos);
  *        +--deadline, cancel-------+--------------------> LEAVING
  *
  * GRANTED, CLOSED and LEAVING are terminal and out of the queue.  A
- * drainer (R29) is a record of its own list: DRAINING, then DRAINED. */
+ * drainer (R29) is on a list of its own: DRAINING, then DRAINED.  A free
+ * slot is FREE. */
 enum cl_wait_state {
+    CL_FREE = 0,
     CL_WAITING,                      /* queued, asleep or about to be */
     CL_WOKEN,                        /* queued, told its tokens may be free (R17) */
     CL_GRANTED,                      /* left the queue as a holder (R5) */
@@ -126,32 +127,75 @@ enum cl_wait_state {
     CL_DRAINED                       /* R29: told the limiter is idle */
 };
 
-/* Where a waiter sleeps: its thread's own condition variable (thread.c).
+/* Where a private limiter's waiter sleeps: its thread's own condition
+ * variable (thread.c).
  *
  * The pending-signal handshake, and its teardown rule: a waker that chose
  * this record under the lock adds 1 to *pending (under the lock), drops the
  * lock, signals cond, then subtracts 1 (RELEASE).  So the condition
  * variable must outlive every signal chosen for it: the thread destroys it
  * only at its exit, after *pending reads 0 (ACQUIRE, thread.c).  The
- * record itself (on the waiter's stack) is never touched after the lock is
- * dropped: the waker copies the wake off first (cl_unlock). */
+ * waiter's slot is never touched after the lock is dropped: the waker
+ * copies the wake off first (cl_unlock).  A shared limiter's waiter sleeps
+ * on the futex word of its slot instead (shared.c). */
 struct cl_wake {
-    pthread_cond_t *cond;
-    unsigned *pending;               /* atomic */
+    pthread_cond_t *cond;            /* private */
+    unsigned *pending;               /* private, atomic */
+    uint32_t *futex;                 /* shared: the slot's word */
 };
 
 struct cl_waiter {
-    struct cl_waiter *next, *prev;
-    struct cl_wake wake;             /* only this waiter sleeps on it */
+    uint32_t next, prev;             /* the queue, the drainers, or the free list */
+    uint32_t state;                  /* enum cl_wait_state */
+    uint32_t entry;                  /* its borrower's slot */
+    uint32_t proc;                   /* its process slot + 1; 0 when private */
+    uint32_t futex;                  /* shared: where it sleeps */
     struct cl_key key;
     size_t n;                        /* R23: the tokens it asks for */
-    pid_t tid;                       /* THREAD: its kernel thread id */
-    enum cl_wait_state state;
-    struct timespec since;           /* CLOCK_MONOTONIC, when it queued */
+    pid_t tid;                       /* its thread's kernel id */
+    unsigned long long ticket;       /* its place: FIFO order, rebuilt from it */
     unsigned long long grant;        /* set with CL_GRANTED */
+    struct timespec since;           /* CLOCK_MONOTONIC, when it queued */
+    struct cl_wake wake;             /* private: only this waiter sleeps on it */
 };
 
-/* ---- The limiter ------------------------------------------------------- */
+/* ---- The state: counts and list heads, no pointers --------------------- */
+
+struct cl_state {
+    size_t total;
+    size_t borrowed;                 /* tokens held: the sum of the holds (R23) */
+    size_t extra_levels;             /* sum of (level - 1) over holders (R21) */
+    uint32_t head, tail;             /* the FIFO queue of waiters */
+    uint32_t drainers;               /* R29: drainers, through next */
+    uint32_t free_waiter;            /* free waiter slots, through next */
+    uint32_t holders;                /* holder entries, through next/prev */
+    uint32_t free_entry;             /* free entries, through next */
+    size_t nwaiting;                 /* records in the queue */
+    size_t tokens_waiting;           /* R23: the sum of their requests */
+    size_t tokens_woken;             /* R17: requests of the WOKEN ones */
+    size_t in_wait;                  /* threads inside a wait, queued or not (R12) */
+    size_t ndrainers;
+    size_t nentries;                 /* entries in use, held or queued */
+    size_t nheld;                    /* entries held */
+    unsigned char closed;            /* R18 */
+    unsigned char reentrant;         /* R21 */
+    unsigned char policy;            /* enum caplimit_policy */
+    unsigned long long bypass_ns;    /* R17 */
+    unsigned long long grants;       /* hand-offs so far: names each one */
+    unsigned long long tickets;      /* waiters queued so far */
+    struct caplimit_counters counters;
+};
+
+#define CL_DEFAULT_BYPASS_NS 1000000ULL
+
+/* ---- The handle -------------------------------------------------------- */
+
+/* One slot of the index: an entry's number and its key's hash, so a probe
+ * reads the entry only when the hashes agree. */
+struct cl_islot {
+    uint32_t entry;                  /* CL_NIL: empty */
+    uint32_t hash;
+};
 
 /* Wakes chosen under the lock wait in lim->wakes for cl_unlock to send
  * after the unlock.  The batch size only bounds that array: a wake that
@@ -159,39 +203,90 @@ struct cl_waiter {
  * waiter cannot act on it before it has the lock) and only slower. */
 #define CL_WAKE_BATCH 8
 
+struct cl_shared;                    /* shared.c */
+
 struct caplimit {
-    pthread_mutex_t lock;            /* guards everything below */
-    size_t total;
-    size_t borrowed;                 /* tokens held: the sum of the holds (R23) */
-    size_t extra_levels;             /* sum of (level - 1) over holders (R21) */
-    struct cl_waiter *head, *tail;   /* the FIFO queue */
-    size_t nwaiting;                 /* records in the queue */
-    size_t tokens_waiting;           /* R23: the sum of their requests */
-    size_t tokens_woken;             /* R17: requests of the WOKEN ones */
-    size_t in_wait;                  /* threads inside a wait, queued or not (R12) */
-    struct cl_waiter *drainers;      /* R29: a list through next */
-    size_t ndrainers;
-    struct cl_borrowers borrowers;
-    unsigned char closed;            /* R18 */
-    unsigned char reentrant;         /* R21 */
-    unsigned char policy;            /* enum caplimit_policy */
-    unsigned long long bypass_ns;    /* R17 */
-    unsigned long long grants;       /* hand-offs so far: names each one */
-    struct caplimit_counters counters;
+    struct cl_state *st;             /* the heap's own, or the segment's */
+    pthread_mutex_t *lock;           /* guards *st and the tables */
+    struct cl_entry *entries;        /* ecap slots */
+    struct cl_islot *index;          /* imask + 1 slots */
+    struct cl_waiter *waiters;       /* wcap slots */
+    uint32_t ecap, wcap, imask;      /* trusted copies: never read from *st */
+    uint32_t proc;                   /* this process's slot + 1 (R25), or 0 */
+    uint32_t hint;                   /* index slot where the last find stopped */
+    int corrupt;                     /* R27: the segment failed a check */
+    struct cl_shared *shared;        /* NULL for a private limiter */
     size_t nwakes;                   /* wakes to send once unlocked */
     struct cl_wake wakes[CL_WAKE_BATCH];
+    pthread_mutex_t own_lock;        /* a private limiter's lock and state */
+    struct cl_state own;
 };
 
-#define CL_DEFAULT_BYPASS_NS 1000000ULL
+/* R27: a slot number from the state, checked.  A bad one marks the handle
+ * corrupt and answers a scratch slot of the handle's own, so the protocol
+ * runs on to the end of the call, which then fails with EPROTO. */
+CL_HIDDEN struct cl_waiter *cl_bad_waiter(caplimit_t *lim);
+CL_HIDDEN struct cl_entry *cl_bad_entry(caplimit_t *lim);
+
+static inline struct cl_waiter *cl_waiter_at(caplimit_t *lim, uint32_t i)
+{
+    return CL_LIKELY(i < lim->wcap) ? &lim->waiters[i] : cl_bad_waiter(lim);
+}
+
+static inline struct cl_entry *cl_entry_at(caplimit_t *lim, uint32_t i)
+{
+    return CL_LIKELY(i < lim->ecap) ? &lim->entries[i] : cl_bad_entry(lim);
+}
+
+/* ---- The borrower set (borrowers.c) ------------------------------------ */
+
+CL_HIDDEN size_t cl_hash(struct cl_key k);
+/* Entry of key, or CL_NIL; remembers where it looked. */
+CL_HIDDEN uint32_t cl_borrowers_find(caplimit_t *lim, struct cl_key key);
+/* Inserts a holder at level 1, or a queued borrower (level 0), every other
+ * field 0; room must be reserved (cl_store_reserve).  Answers its entry. */
+CL_HIDDEN uint32_t cl_borrowers_add(caplimit_t *lim, struct cl_key key,
+                                    enum cl_entry_status status);
+/* A queued borrower becomes a holder at level 1. */
+CL_HIDDEN void cl_borrowers_promote(caplimit_t *lim, uint32_t e);
+CL_HIDDEN void cl_borrowers_remove(caplimit_t *lim, uint32_t e);
+/* Rebuilds the index, the holders' and the free list, and the counts of
+ * entries, from the slots' status words (R26, R27). */
+CL_HIDDEN void cl_borrowers_rebuild(caplimit_t *lim);
+/* Makes every entry slot free and the index empty. */
+CL_HIDDEN void cl_borrowers_clear(caplimit_t *lim);
+
+/* ---- The store (store.c, shared.c) ------------------------------------- */
+
+/* Room for one more borrower and one more waiter: ENOMEM (private, R15)
+ * or ENOSPC (shared, R28) leaves everything as it was. */
+CL_HIDDEN int cl_store_reserve(caplimit_t *lim, int waiter);
+CL_HIDDEN void cl_store_free(caplimit_t *lim);
+CL_HIDDEN int cl_store_init(caplimit_t *lim);
+
+/* shared.c: the parts of the protocol that differ in shared memory. */
+CL_HIDDEN int cl_shared_lock(caplimit_t *lim);
+CL_HIDDEN void cl_shared_unlock(caplimit_t *lim);
+/* Sleeps on w's futex with the lock dropped, at most until abstime or the
+ * next look for dead processes; *locked follows the lock for a cancel. */
+CL_HIDDEN int cl_shared_sleep(caplimit_t *lim, uint32_t w, clockid_t clock,
+                              const struct timespec *abstime, int *locked);
+CL_HIDDEN void cl_shared_wake(const struct cl_wake *wake);
+/* R26: gives back what dead processes held (queue.c does the giving). */
+CL_HIDDEN void cl_shared_reclaim(caplimit_t *lim);
+CL_HIDDEN pid_t cl_shared_pid_of(const caplimit_t *lim, uint32_t proc);
+CL_HIDDEN int cl_shared_destroy(caplimit_t *lim);
 
 /* ---- The protocol (queue.c) -------------------------------------------- */
 
 /* The one way into the lock, and the one way out of it.  cl_lock takes the
- * lock and first settles what time alone may have changed (R17: a head
- * that has grown old beside free tokens is granted them); cl_unlock sends
- * the wakes chosen under the lock once it is dropped. */
+ * lock (a shared one: repairs what a dead owner left, R26) and first
+ * settles what time alone may have changed (R17: a head that has grown old
+ * beside free tokens is granted them); cl_unlock sends the wakes chosen
+ * under the lock once it is dropped, and answers EPROTO when the call
+ * found the segment scribbled on (R27), else 0. */
 CL_HIDDEN void cl_lock(const caplimit_t *lim);
-CL_HIDDEN void cl_unlock(const caplimit_t *lim);
+CL_HIDDEN int cl_unlock(const caplimit_t *lim);
 
 enum cl_may_wait { CL_NOWAIT = 0, CL_MAY_WAIT = 1 };
 
@@ -215,9 +310,18 @@ CL_HIDDEN void cl_dispatch(caplimit_t *lim);
 CL_HIDDEN void cl_close_queue(caplimit_t *lim);
 /* R29: waits until the limiter is idle; unlocks. */
 CL_HIDDEN int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime);
-/* R12: in use by anyone (a holder, a waiter, a drainer). */
-CL_HIDDEN int cl_busy(const caplimit_t *lim);
+/* R12, R24: in use by anyone (a holder, a waiter, a drainer); for a shared
+ * limiter, by this process. */
+CL_HIDDEN int cl_busy(caplimit_t *lim);
+/* R26: everything process slot proc held or waited for is given back;
+ * answers the tokens reclaimed. */
+CL_HIDDEN size_t cl_reclaim_process(caplimit_t *lim, uint32_t proc);
+/* R26, R27: the queue and every count rebuilt from the slots, then R5. */
+CL_HIDDEN void cl_rebuild(caplimit_t *lim);
 CL_HIDDEN int cl_check_deadline(clockid_t clock, const struct timespec *abstime);
+
+/* White-box tests: key's entry (NULL if none), under the lock. */
+CL_HIDDEN struct cl_entry *cl_entry_of(caplimit_t *lim, struct cl_key key);
 
 /* ---- Per-thread record (thread.c, R22) --------------------------------- */
 

@@ -6,6 +6,8 @@ noinst_LTLIBRARIES += lib/libcaplimit_impl.la
 lib_libcaplimit_impl_la_SOURCES = \
 	lib/internal.h \
 	lib/borrowers.c \
+	lib/store.c \
+	lib/shared.c \
 	lib/queue.c \
 	lib/thread.c \
 	lib/alloc.c \

@@ -1,31 +1,38 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 The libcaplimit authors
  *
- * The lock and queue protocol.  Everything here runs under lim->lock,
- * taken by cl_lock and dropped by cl_unlock only.
+ * The lock and queue protocol, for private and shared limiters alike.
+ * Everything here runs under the limiter's lock, taken by cl_lock and
+ * dropped by cl_unlock only (or by a wait, which takes it back).
  *
  *   acquire:  R3/R21 re-entry -> R18 closed -> R23 overflow -> R4 take now
- *             -> nowait refuses -> queue at the tail and sleep on our own
- *             condition variable.
+ *             -> nowait refuses -> queue at the tail and sleep until the
+ *             record's state is terminal.
  *   release:  R9 -> the tokens go back -> dispatch.
  *   dispatch: while the head's request fits, either grant it (R5: it
- *             becomes a holder before it is signalled, so nobody can take
- *             its tokens in between), or under R17 with a young head leave
- *             the tokens free and wake enough waiters to race for them.
+ *             becomes a holder before it is woken, so nobody can take its
+ *             tokens in between), or under R17 with a young head leave the
+ *             tokens free and wake enough waiters to race for them.
  *
  * The head, for R4, R5 and R17, is the first waiter whose request is no
  * larger than the total: an oversize request (R23) keeps its place but is
  * passed over until a rise makes it fit.  Waiter states and their moves
- * are drawn in internal.h; wait_set_state is the only writer.
+ * are drawn in internal.h; wait_set_state is their only writer.
  *
- * Only the waiter's own thread destroys its record, and only after it has
- * seen a terminal state under the lock: so a record is never written after
- * it is gone, and the waker copies a wake off the record before unlocking.
+ * Only the waiter's own thread frees its record, and only after it has
+ * seen a terminal state under the lock; the waker copies the wake off the
+ * record before it unlocks.  So a record is never written after it is
+ * freed.  Every walk along a list is bounded by the table's size, so a
+ * scribbled segment cannot make one spin (R27).
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define W(i) cl_waiter_at(lim, (i))
+#define E(i) cl_entry_at(lim, (i))
 
 /* ---- Tokens ------------------------------------------------------------ */
 
@@ -33,71 +40,105 @@
  * With an infinite total a hold may not make borrowed reach it (R23). */
 static size_t room(const caplimit_t *lim)
 {
-    if (lim->borrowed >= lim->total)
+    const struct cl_state *s = lim->st;
+
+    if (s->borrowed >= s->total)
         return 0;
-    if (lim->total == CAPLIMIT_INFINITE)
-        return lim->total - lim->borrowed - 1;
-    return lim->total - lim->borrowed;
+    if (s->total == CAPLIMIT_INFINITE)
+        return s->total - s->borrowed - 1;
+    return s->total - s->borrowed;
 }
 
 static int oversize(const caplimit_t *lim, const struct cl_waiter *w)
 {
-    return w->n > lim->total;
+    return w->n > lim->st->total;
 }
 
 /* ---- The FIFO queue ---------------------------------------------------- */
 
-static void queue_push(caplimit_t *lim, struct cl_waiter *w)
+static void queue_push(caplimit_t *lim, uint32_t i)
 {
-    w->next = NULL;
-    w->prev = lim->tail;
-    if (lim->tail != NULL)
-        lim->tail->next = w;
+    struct cl_state *s = lim->st;
+    struct cl_waiter *w = W(i);
+
+    w->next = CL_NIL;
+    w->prev = s->tail;
+    if (s->tail != CL_NIL)
+        W(s->tail)->next = i;
     else
-        lim->head = w;
-    lim->tail = w;
-    lim->tokens_waiting += w->n;
-    if (++lim->nwaiting > lim->counters.max_threads_waiting)
-        lim->counters.max_threads_waiting = lim->nwaiting;
+        s->head = i;
+    s->tail = i;
+    s->tokens_waiting += w->n;
+    if (++s->nwaiting > s->counters.max_threads_waiting)
+        s->counters.max_threads_waiting = s->nwaiting;
 }
 
-static void queue_unlink(caplimit_t *lim, struct cl_waiter *w)
+static void queue_unlink(caplimit_t *lim, uint32_t i)
 {
-    if (w->prev != NULL)
-        w->prev->next = w->next;
+    struct cl_state *s = lim->st;
+    struct cl_waiter *w = W(i);
+
+    if (w->prev != CL_NIL)
+        W(w->prev)->next = w->next;
     else
-        lim->head = w->next;
-    if (w->next != NULL)
-        w->next->prev = w->prev;
+        s->head = w->next;
+    if (w->next != CL_NIL)
+        W(w->next)->prev = w->prev;
     else
-        lim->tail = w->prev;
-    lim->tokens_waiting -= w->n;
-    lim->nwaiting--;
+        s->tail = w->prev;
+    s->tokens_waiting -= w->n;
+    s->nwaiting--;
 }
 
-/* The one writer of w->state: keeps tokens_woken in step, and takes a
- * record that reaches a terminal state out of the queue. */
-static void wait_set_state(caplimit_t *lim, struct cl_waiter *w,
-                           enum cl_wait_state to)
+static int in_queue(uint32_t state)
 {
+    return state == CL_WAITING || state == CL_WOKEN;
+}
+
+/* The one writer of a waiter's state: keeps tokens_woken in step, and
+ * takes a record that reaches a terminal state out of the queue. */
+static void wait_set_state(caplimit_t *lim, uint32_t i, enum cl_wait_state to)
+{
+    struct cl_waiter *w = W(i);
+
     if (w->state == CL_WOKEN)
-        lim->tokens_woken -= w->n;
+        lim->st->tokens_woken -= w->n;
     if (to == CL_WOKEN)
-        lim->tokens_woken += w->n;
-    if ((w->state == CL_WAITING || w->state == CL_WOKEN)
-        && (to == CL_GRANTED || to == CL_CLOSED || to == CL_LEAVING))
-        queue_unlink(lim, w);
+        lim->st->tokens_woken += w->n;
+    if (in_queue(w->state) && !in_queue(to))
+        queue_unlink(lim, i);
     w->state = to;
 }
 
-/* The first waiter whose request can ever fit, or NULL (R23). */
-static struct cl_waiter *fitting_head(const caplimit_t *lim)
+/* The first waiter whose request can ever fit, or CL_NIL (R23). */
+static uint32_t fitting_head(caplimit_t *lim)
 {
-    struct cl_waiter *w = lim->head;
+    uint32_t i = lim->st->head, n;
 
-    while (w != NULL && oversize(lim, w))
-        w = w->next;
-    return w;
+    for (n = 0; i != CL_NIL && n < lim->wcap; n++, i = W(i)->next)
+        if (!oversize(lim, W(i)))
+            return i;
+    return CL_NIL;
+}
+
+/* ---- Waiter slots ------------------------------------------------------ */
+
+/* Room was reserved (cl_store_reserve). */
+static uint32_t waiter_alloc(caplimit_t *lim)
+{
+    uint32_t i = lim->st->free_waiter;
+
+    lim->st->free_waiter = W(i)->next;
+    return i;
+}
+
+static void waiter_free(caplimit_t *lim, uint32_t i)
+{
+    struct cl_waiter *w = W(i);
+
+    w->state = CL_FREE;
+    w->next = lim->st->free_waiter;
+    lim->st->free_waiter = i;
 }
 
 /* ---- Time -------------------------------------------------------------- */
@@ -114,14 +155,10 @@ static unsigned long long ns_since(const struct timespec *t0)
 }
 
 /* R17: the head may still be bypassed. */
-static int is_young(const caplimit_t *lim, const struct cl_waiter *head)
+static int barging(caplimit_t *lim, uint32_t head)
 {
-    return ns_since(&head->since) < lim->bypass_ns;
-}
-
-static int barging(const caplimit_t *lim, const struct cl_waiter *head)
-{
-    return lim->policy == CAPLIMIT_POLICY_THROUGHPUT && is_young(lim, head);
+    return lim->st->policy == CAPLIMIT_POLICY_THROUGHPUT
+        && ns_since(&W(head)->since) < lim->st->bypass_ns;
 }
 
 int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
@@ -135,30 +172,44 @@ int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
 
 /* ---- Wakes: chosen under the lock, sent after it ----------------------- */
 
+static void send_wake(const struct cl_wake *wake)
+{
+    if (wake->futex != NULL) {
+        cl_shared_wake(wake);
+        return;
+    }
+    pthread_cond_signal(wake->cond);
+    /* RELEASE: the signal is sent before the sleeper's thread may see 0
+     * and destroy the condition variable (thread.c, ACQUIRE) */
+    __atomic_fetch_sub(wake->pending, 1, __ATOMIC_RELEASE);
+}
+
 static void send_wakes(const struct cl_wake *wakes, size_t n)
 {
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        pthread_cond_signal(wakes[i].cond);
-        /* RELEASE: the signal is sent before the sleeper's thread may see
-         * 0 and destroy the condition variable (thread.c, ACQUIRE) */
-        __atomic_fetch_sub(wakes[i].pending, 1, __ATOMIC_RELEASE);
-    }
+    for (i = 0; i < n; i++)
+        send_wake(&wakes[i]);
 }
 
-/* The signal for w goes out with cl_unlock, or at once (under the lock)
- * when the batch is full. */
-static void wake_later(caplimit_t *lim, struct cl_waiter *w)
+/* The wake for waiter i goes out with cl_unlock, or at once (under the
+ * lock) when the batch is full. */
+static void wake_later(caplimit_t *lim, uint32_t i)
 {
+    struct cl_waiter *w = W(i);
+    struct cl_wake wake = w->wake;
+
+    if (lim->shared != NULL)
+        wake.futex = &w->futex;
+    else
+        /* RELAXED: published to the sleeper's exit by the RELEASE in
+         * send_wake, and to its next wait by the lock */
+        __atomic_fetch_add(wake.pending, 1, __ATOMIC_RELAXED);
     if (lim->nwakes == CL_WAKE_BATCH) {
-        pthread_cond_signal(w->wake.cond);
+        send_wake(&wake);
         return;
     }
-    /* RELAXED: published to the sleeper's exit by the RELEASE in send_wakes,
-     * and to its next wait by the lock */
-    __atomic_fetch_add(w->wake.pending, 1, __ATOMIC_RELAXED);
-    lim->wakes[lim->nwakes++] = w->wake;
+    lim->wakes[lim->nwakes++] = wake;
 }
 
 /* Sends, under the lock, the wakes a waiter chose itself before it sleeps:
@@ -171,59 +222,65 @@ static void send_wakes_now(caplimit_t *lim)
 
 /* ---- Dispatch: R5, R17, R23 -------------------------------------------- */
 
-/* w leaves the queue as the holder of its n tokens; the caller signals it
- * if it sleeps. */
-static void make_holder(caplimit_t *lim, struct cl_waiter *w)
+/* Waiter i leaves the queue as the holder of its n tokens; the caller
+ * wakes it.  The entry is whole before the waiter's state says GRANTED, so
+ * a repair finds one or the other (cl_rebuild). */
+static void make_holder(caplimit_t *lim, uint32_t i)
 {
-    struct cl_borrowers *b = &lim->borrowers;
-    size_t pos = cl_borrowers_promote(b, cl_borrowers_find(b, w->key));
-    struct cl_entry *e = &b->entries[pos];
+    struct cl_waiter *w = W(i);
+    struct cl_entry *e = E(w->entry);
 
+    w->grant = ++lim->st->grants;
     e->tokens = w->n;
     e->tid = w->tid;
-    e->grant = w->grant = ++lim->grants;
-    lim->borrowed += w->n;
-    wait_set_state(lim, w, CL_GRANTED);
+    e->grant = w->grant;
+    cl_borrowers_promote(lim, w->entry);
+    lim->st->borrowed += w->n;
+    wait_set_state(lim, i, CL_GRANTED);
 }
 
 /* R5 with R23: grant from the head while requests fit, passing over the
  * oversize ones; the first that does not fit holds back those behind it. */
 static void hand_off(caplimit_t *lim)
 {
-    struct cl_waiter *w = lim->head, *next;
+    uint32_t i = lim->st->head, next, n;
 
-    for (; w != NULL; w = next) {
+    for (n = 0; i != CL_NIL && n < lim->wcap; n++, i = next) {
+        struct cl_waiter *w = W(i);
         next = w->next;
         if (oversize(lim, w))
             continue;
         if (w->n > room(lim))
             break;
-        make_holder(lim, w);
-        wake_later(lim, w);
+        make_holder(lim, i);
+        wake_later(lim, i);
     }
 }
 
 /* R17 with a young head: the free tokens stay free, and enough waiters are
  * woken, from the head on, to take them. */
-static void wake_for_free(caplimit_t *lim, struct cl_waiter *w)
+static void wake_for_free(caplimit_t *lim, uint32_t i)
 {
     size_t free = room(lim);
+    uint32_t n;
 
-    for (; w != NULL && lim->tokens_woken < free; w = w->next) {
+    for (n = 0; i != CL_NIL && n < lim->wcap && lim->st->tokens_woken < free;
+         n++, i = W(i)->next) {
+        struct cl_waiter *w = W(i);
         if (oversize(lim, w) || w->state == CL_WOKEN)
             continue;
         if (w->n > free)
             break;
-        wait_set_state(lim, w, CL_WOKEN);
-        wake_later(lim, w);
+        wait_set_state(lim, i, CL_WOKEN);
+        wake_later(lim, i);
     }
 }
 
 void cl_dispatch(caplimit_t *lim)
 {
-    struct cl_waiter *head = fitting_head(lim);
+    uint32_t head = fitting_head(lim);
 
-    if (head == NULL || head->n > room(lim))
+    if (head == CL_NIL || W(head)->n > room(lim))
         return;
     if (barging(lim, head))
         wake_for_free(lim, head);
@@ -232,26 +289,26 @@ void cl_dispatch(caplimit_t *lim)
 }
 
 /* R4, relaxed by R17 while the head is young (R23: n must fit). */
-static int can_take_now(const caplimit_t *lim, size_t n)
+static int can_take_now(caplimit_t *lim, size_t n)
 {
-    const struct cl_waiter *head;
+    uint32_t head;
 
     if (n > room(lim))
         return 0;
     head = fitting_head(lim);
-    return head == NULL || barging(lim, head);
+    return head == CL_NIL || barging(lim, head);
 }
 
 /* R18: every queued waiter leaves with CL_CLOSED; cl_unlock wakes them. */
 void cl_close_queue(caplimit_t *lim)
 {
-    struct cl_waiter *w;
+    uint32_t i, n;
 
-    lim->closed = 1;
-    while ((w = lim->head) != NULL) {
-        cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
-        wait_set_state(lim, w, CL_CLOSED);
-        wake_later(lim, w);
+    lim->st->closed = 1;
+    for (n = 0; (i = lim->st->head) != CL_NIL && n < lim->wcap; n++) {
+        cl_borrowers_remove(lim, W(i)->entry);
+        wait_set_state(lim, i, CL_CLOSED);
+        wake_later(lim, i);
     }
 }
 
@@ -259,142 +316,175 @@ void cl_close_queue(caplimit_t *lim)
 
 static int is_idle(const caplimit_t *lim)
 {
-    return lim->borrowed == 0 && lim->nwaiting == 0 && lim->in_wait == 0;
-}
+    const struct cl_state *s = lim->st;
 
-int cl_busy(const caplimit_t *lim)
-{
-    return !is_idle(lim) || lim->ndrainers != 0;
+    return s->borrowed == 0 && s->nwaiting == 0 && s->in_wait == 0;
 }
 
 /* R29: every drainer leaves its list, told the limiter is idle. */
 static void wake_drainers(caplimit_t *lim)
 {
-    struct cl_waiter *w;
+    uint32_t i, n;
 
-    while ((w = lim->drainers) != NULL) {
-        lim->drainers = w->next;
-        w->state = CL_DRAINED;
-        wake_later(lim, w);
+    for (n = 0; (i = lim->st->drainers) != CL_NIL && n < lim->wcap; n++) {
+        lim->st->drainers = W(i)->next;
+        W(i)->state = CL_DRAINED;
+        wake_later(lim, i);
     }
 }
 
 void cl_lock(const caplimit_t *clim)
 {
-    caplimit_t *lim = (caplimit_t *)clim;   /* settling is not a change of state */
+    caplimit_t *lim = (caplimit_t *)clim;   /* settling is no change of state */
 
-    pthread_mutex_lock(&lim->lock);
+    if (CL_UNLIKELY(lim->shared != NULL)) {
+        cl_shared_lock(lim);
+    } else {
+        pthread_mutex_lock(lim->lock);
+    }
     /* R17 against R1/R5: a head that grew old while the tokens it was woken
      * for stayed free must be granted them before anyone reads or takes */
-    if (CL_UNLIKELY(lim->policy == CAPLIMIT_POLICY_THROUGHPUT && lim->head != NULL))
+    if (CL_UNLIKELY(lim->st->policy == CAPLIMIT_POLICY_THROUGHPUT
+                    && lim->st->head != CL_NIL))
         cl_dispatch(lim);
 }
 
-void cl_unlock(const caplimit_t *clim)
+int cl_unlock(const caplimit_t *clim)
 {
     caplimit_t *lim = (caplimit_t *)clim;
     struct cl_wake wakes[CL_WAKE_BATCH];
     size_t n;
+    int rc = 0;
 
-    if (CL_UNLIKELY(lim->drainers != NULL) && is_idle(lim))
+    if (CL_UNLIKELY(lim->corrupt)) {
+        /* R27: this call met a bad slot number: set the segment right
+         * again for the calls that follow, and fail this one */
+        cl_rebuild(lim);
+        lim->corrupt = 0;
+        rc = EPROTO;
+    }
+    if (CL_UNLIKELY(lim->st->drainers != CL_NIL) && is_idle(lim))
         wake_drainers(lim);
     n = lim->nwakes;
     if (CL_LIKELY(n == 0)) {
-        pthread_mutex_unlock(&lim->lock);
-        return;
+        if (CL_UNLIKELY(lim->shared != NULL))
+            cl_shared_unlock(lim);
+        else
+            pthread_mutex_unlock(lim->lock);
+        return rc;
     }
     /* Copy the wakes off first: once unlocked, lim may be destroyed by a
      * thread we are about to wake (glibc's rule for sem_post), and the
-     * waiters' records are theirs to drop.  The condition variables live
-     * as long as their threads (the handshake in internal.h). */
+     * waiters' records are theirs to free.  What a wake points to outlives
+     * it: a thread's condition variable (the handshake in internal.h), or
+     * a futex word in a segment this process keeps mapped. */
     memcpy(wakes, lim->wakes, n * sizeof wakes[0]);
     lim->nwakes = 0;
-    pthread_mutex_unlock(&lim->lock);
+    if (lim->shared != NULL)
+        cl_shared_unlock(lim);
+    else
+        pthread_mutex_unlock(lim->lock);
     send_wakes(wakes, n);
+    return rc;
+}
+
+/* ---- Giving back ------------------------------------------------------- */
+
+/* The holder e gives back its whole hold (R9, R21, R22, R23). */
+static void give_back_hold(caplimit_t *lim, uint32_t e)
+{
+    struct cl_entry *x = E(e);
+
+    lim->st->extra_levels -= x->level - 1;
+    lim->st->borrowed -= x->tokens;
+    if (x->key.kind == CAPLIMIT_BORROWER_THREAD && x->key.proc == lim->proc)
+        cl_thread_note_released(lim);
+    cl_borrowers_remove(lim, e);
+    cl_dispatch(lim);
+}
+
+/* The holder e gives back one level, or at level 1 its hold (R21). */
+static void give_back_level(caplimit_t *lim, uint32_t e)
+{
+    struct cl_entry *x = E(e);
+
+    if (x->level > 1) {
+        x->level--;
+        lim->st->extra_levels--;
+        return;
+    }
+    give_back_hold(lim, e);
+}
+
+/* R23: the holder e gives back n of its tokens and keeps its hold. */
+static void give_back_tokens(caplimit_t *lim, uint32_t e, size_t n)
+{
+    E(e)->tokens -= n;
+    lim->st->borrowed -= n;
+    cl_dispatch(lim);
 }
 
 /* ---- Waiting ----------------------------------------------------------- */
 
 /* A queued waiter gives up its place: deadline or cancellation.  Its
  * leaving may let the next ones in (R5, R6, R7, R23). */
-static void leave_queue(caplimit_t *lim, struct cl_waiter *w)
+static void leave_queue(caplimit_t *lim, uint32_t i)
 {
-    cl_borrowers_remove(&lim->borrowers, cl_borrowers_find(&lim->borrowers, w->key));
-    wait_set_state(lim, w, CL_LEAVING);
+    cl_borrowers_remove(lim, W(i)->entry);
+    wait_set_state(lim, i, CL_LEAVING);
     cl_dispatch(lim);
 }
 
 /* A woken waiter (R17) takes its tokens if it may, else keeps its place. */
-static void try_take(caplimit_t *lim, struct cl_waiter *w)
+static void try_take(caplimit_t *lim, uint32_t i)
 {
-    struct cl_waiter *head;
+    uint32_t head;
 
-    wait_set_state(lim, w, CL_WAITING);
-    if (w->n > room(lim))
+    wait_set_state(lim, i, CL_WAITING);
+    if (W(i)->n > room(lim))
         return;
     head = fitting_head(lim);
-    if (w == head || barging(lim, head))
-        make_holder(lim, w);
+    if (i == head || barging(lim, head))
+        make_holder(lim, i);
     else
         hand_off(lim);               /* the head is old: it goes first */
 }
 
-/* The holder at pos gives back its whole hold (R9, R21, R22, R23). */
-static void give_back_hold(caplimit_t *lim, size_t pos)
-{
-    struct cl_entry *e = &lim->borrowers.entries[pos];
-
-    lim->extra_levels -= e->level - 1;
-    lim->borrowed -= e->tokens;
-    if (e->key.kind == CAPLIMIT_BORROWER_THREAD)
-        cl_thread_note_released(lim);
-    cl_borrowers_remove(&lim->borrowers, pos);
-    cl_dispatch(lim);
-}
-
-/* The holder at pos gives back one level, or at level 1 its hold (R21). */
-static void give_back_level(caplimit_t *lim, size_t pos)
-{
-    struct cl_entry *e = &lim->borrowers.entries[pos];
-
-    if (e->level > 1) {
-        e->level--;
-        lim->extra_levels--;
-        return;
-    }
-    give_back_hold(lim, pos);
-}
-
 struct cl_wait_ctx {
     caplimit_t *lim;
-    struct cl_waiter *w;
+    uint32_t w;
+    int locked;                      /* a shared sleep drops the lock itself */
 };
 
-/* R7: the thread was cancelled in its wait; the lock is held again. */
+/* R7: the thread was cancelled in its wait. */
 static void on_cancel(void *arg)
 {
     struct cl_wait_ctx *c = arg;
     caplimit_t *lim = c->lim;
-    struct cl_waiter *w = c->w;
+    struct cl_waiter *w;
 
+    if (!c->locked)
+        cl_lock(lim);
+    w = W(c->w);
     switch (w->state) {
     case CL_WAITING:
     case CL_WOKEN:
-        leave_queue(lim, w);
+        leave_queue(lim, c->w);
         break;
     case CL_GRANTED: {                /* granted, not yet returned: give back */
         /* An object's hold may have been released (R2), even taken again,
          * by another thread meanwhile: give back only our grant. */
-        size_t pos = cl_borrowers_find(&lim->borrowers, w->key);
-        if (pos != CL_NONE && lim->borrowers.entries[pos].grant == w->grant)
-            give_back_level(lim, pos);
+        uint32_t e = cl_borrowers_find(lim, w->key);
+        if (e != CL_NIL && E(e)->grant == w->grant)
+            give_back_level(lim, e);
         break;
     }
     default:
         break;
     }
-    lim->counters.cancelled++;
-    lim->in_wait--;
+    lim->st->counters.cancelled++;
+    lim->st->in_wait--;
+    waiter_free(lim, c->w);
     cl_unlock(lim);
 }
 
@@ -423,63 +513,93 @@ static struct timespec on_realtime(clockid_t clock, const struct timespec *absti
 }
 #endif
 
-/* One sleep on w's condition variable; the lock is dropped meanwhile. */
-static int sleep_once(caplimit_t *lim, struct cl_waiter *w, clockid_t clock,
+/* One sleep of waiter c->w; the lock is dropped meanwhile.  A shared
+ * limiter's sleep also looks for dead processes now and then (R26). */
+static int sleep_once(struct cl_wait_ctx *c, clockid_t clock,
                       const struct timespec *abstime)
 {
+    caplimit_t *lim = c->lim;
+    pthread_cond_t *cond;
+
     if (lim->nwakes != 0)
         send_wakes_now(lim);
+    if (lim->shared != NULL)
+        return cl_shared_sleep(lim, c->w, clock, abstime, &c->locked);
+    cond = W(c->w)->wake.cond;
     if (abstime == NULL)
-        return pthread_cond_wait(w->wake.cond, &lim->lock);
+        return pthread_cond_wait(cond, lim->lock);
 #if defined(HAVE_PTHREAD_COND_CLOCKWAIT)
-    return pthread_cond_clockwait(w->wake.cond, &lim->lock, clock, abstime);
+    return pthread_cond_clockwait(cond, lim->lock, clock, abstime);
 #else
     {
         struct timespec rt = on_realtime(clock, abstime);
-        return pthread_cond_timedwait(w->wake.cond, &lim->lock, &rt);
+        return pthread_cond_timedwait(cond, lim->lock, &rt);
     }
 #endif
 }
 
 static void count_wait_end(caplimit_t *lim, const struct cl_waiter *w, int rc)
 {
+    struct caplimit_counters *k = &lim->st->counters;
+
     if (rc == 0) {
         unsigned long long ns = ns_since(&w->since);
-        lim->counters.granted_after_wait++;
-        lim->counters.wait_ns_total += ns;
-        if (ns > lim->counters.wait_ns_max)
-            lim->counters.wait_ns_max = ns;
+        k->granted_after_wait++;
+        k->wait_ns_total += ns;
+        if (ns > k->wait_ns_max)
+            k->wait_ns_max = ns;
         if (w->key.kind == CAPLIMIT_BORROWER_THREAD)
             cl_thread_note_held(lim);
     } else if (rc == ECANCELED) {
-        lim->counters.closed_out++;
+        k->closed_out++;
     } else {
-        lim->counters.timed_out++;
+        k->timed_out++;
     }
 }
 
-/* Queues the caller for n tokens (room in the borrower set is reserved)
- * and waits until it is granted, closed out, timed out or cancelled.
- * Unlocks. */
+/* A new waiter slot for the calling thread, ready to sleep in. */
+static int new_waiter(caplimit_t *lim, uint32_t *out)
+{
+    struct cl_wake wake = { NULL, NULL, NULL };
+    struct cl_waiter *w;
+    uint32_t i;
+    int rc;
+
+    if (lim->shared == NULL && (rc = cl_thread_sleeper(&wake)) != 0)
+        return rc;
+    i = waiter_alloc(lim);
+    w = W(i);
+    memset(w, 0, sizeof *w);
+    w->next = w->prev = w->entry = CL_NIL;
+    w->proc = lim->proc;
+    w->tid = cl_thread_tid();
+    w->wake = wake;
+    *out = i;
+    return 0;
+}
+
+/* Queues the caller for n tokens (room is reserved) and waits until it is
+ * granted, closed out, timed out or cancelled.  Unlocks. */
 static int wait_in_queue(caplimit_t *lim, struct cl_key key, size_t n,
                          clockid_t clock, const struct timespec *abstime)
 {
-    struct cl_waiter w;
-    struct cl_wait_ctx ctx = { lim, &w };
+    struct cl_wait_ctx ctx = { lim, CL_NIL, 1 };
+    struct cl_waiter *w;
     int rc;
 
-    if ((rc = cl_thread_sleeper(&w.wake)) != 0) {
+    if ((rc = new_waiter(lim, &ctx.w)) != 0) {
         cl_unlock(lim);
         return rc;
     }
-    w.key = key;
-    w.n = n;
-    w.tid = key.kind == CAPLIMIT_BORROWER_THREAD ? cl_thread_tid() : 0;
-    w.state = CL_WAITING;
-    clock_gettime(CLOCK_MONOTONIC, &w.since);
-    cl_borrowers_add_queued(&lim->borrowers, key);
-    queue_push(lim, &w);
-    lim->in_wait++;
+    w = W(ctx.w);
+    w->key = key;
+    w->n = n;
+    w->ticket = ++lim->st->tickets;
+    clock_gettime(CLOCK_MONOTONIC, &w->since);
+    w->entry = cl_borrowers_add(lim, key, CL_ENTRY_QUEUED);
+    w->state = CL_WAITING;           /* last: the slot is whole from here */
+    queue_push(lim, ctx.w);
+    lim->st->in_wait++;
     /* R17: behind an old head that was woken but has not run yet, free
      * tokens may wait for nobody: hand them off now, maybe to us. */
     cl_dispatch(lim);
@@ -490,41 +610,46 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, size_t n,
          * already pending (glibc then does not act on it): act now, so a
          * thread cancelled before it returned gives the tokens back */
         pthread_testcancel();
-        if (w.state == CL_WOKEN)
-            try_take(lim, &w);
-        if (w.state == CL_GRANTED) {
+        if (W(ctx.w)->state == CL_WOKEN)
+            try_take(lim, ctx.w);
+        if (W(ctx.w)->state == CL_GRANTED) {
             rc = 0;
             break;
         }
-        if (w.state == CL_CLOSED) {
+        if (W(ctx.w)->state == CL_CLOSED) {
             rc = ECANCELED;
             break;
         }
+        if (!in_queue(W(ctx.w)->state)) {
+            rc = EPROTO;             /* R27: nobody else leaves it so */
+            break;
+        }
         /* R13: a signal handler may wake us; only the state ends the wait */
-        if (sleep_once(lim, &w, clock, abstime) == ETIMEDOUT
-            && (w.state == CL_WAITING || w.state == CL_WOKEN)) {
-            leave_queue(lim, &w);
+        if (sleep_once(&ctx, clock, abstime) == ETIMEDOUT
+            && in_queue(W(ctx.w)->state)) {
+            leave_queue(lim, ctx.w);
             rc = ETIMEDOUT;
             break;
         }
     }
     pthread_cleanup_pop(0);
 
-    lim->in_wait--;
-    count_wait_end(lim, &w, rc);
-    cl_unlock(lim);
-    return rc;
+    lim->st->in_wait--;
+    count_wait_end(lim, W(ctx.w), rc);
+    waiter_free(lim, ctx.w);
+    n = (size_t)cl_unlock(lim);
+    return n != 0 ? (int)n : rc;
 }
 
 /* ---- Drain (R29) ------------------------------------------------------- */
 
-static void unlink_drainer(caplimit_t *lim, struct cl_waiter *w)
+static void unlink_drainer(caplimit_t *lim, uint32_t i)
 {
-    struct cl_waiter **p;
+    uint32_t *p = &lim->st->drainers, n;
 
-    for (p = &lim->drainers; *p != NULL; p = &(*p)->next) {
-        if (*p == w) {
-            *p = w->next;
+    for (n = 0; *p != CL_NIL && n < lim->wcap; n++, p = &W(*p)->next) {
+        if (*p == i) {
+            *p = W(i)->next;
             break;
         }
     }
@@ -534,45 +659,48 @@ static void on_drain_cancel(void *arg)
 {
     struct cl_wait_ctx *c = arg;
 
-    if (c->w->state == CL_DRAINING)
-        unlink_drainer(c->lim, c->w);
-    c->lim->ndrainers--;
-    cl_unlock(c->lim);
+    caplimit_t *lim = c->lim;
+
+    if (!c->locked)
+        cl_lock(lim);
+    if (W(c->w)->state == CL_DRAINING)
+        unlink_drainer(lim, c->w);
+    lim->st->ndrainers--;
+    waiter_free(lim, c->w);
+    cl_unlock(lim);
 }
 
 int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
 {
-    struct cl_waiter w;
-    struct cl_wait_ctx ctx = { lim, &w };
+    struct cl_wait_ctx ctx = { lim, CL_NIL, 1 };
     int rc;
 
-    if (is_idle(lim)) {
-        cl_unlock(lim);
-        return 0;
-    }
-    if ((rc = cl_thread_sleeper(&w.wake)) != 0) {
+    if (is_idle(lim))
+        return cl_unlock(lim);
+    if ((rc = cl_store_reserve(lim, 1)) != 0 || (rc = new_waiter(lim, &ctx.w)) != 0) {
         cl_unlock(lim);
         return rc;
     }
-    w.state = CL_DRAINING;
-    w.next = lim->drainers;
-    lim->drainers = &w;
-    lim->ndrainers++;
+    W(ctx.w)->next = lim->st->drainers;
+    W(ctx.w)->state = CL_DRAINING;
+    lim->st->drainers = ctx.w;
+    lim->st->ndrainers++;
 
     pthread_cleanup_push(on_drain_cancel, &ctx);
-    while (w.state == CL_DRAINING) {
+    while (W(ctx.w)->state == CL_DRAINING) {
         pthread_testcancel();
-        if (sleep_once(lim, &w, clock, abstime) == ETIMEDOUT
-            && w.state == CL_DRAINING) {
-            unlink_drainer(lim, &w);
-            w.state = CL_LEAVING;
+        if (sleep_once(&ctx, clock, abstime) == ETIMEDOUT
+            && W(ctx.w)->state == CL_DRAINING) {
+            unlink_drainer(lim, ctx.w);
+            W(ctx.w)->state = CL_LEAVING;
         }
     }
     pthread_cleanup_pop(0);
 
-    lim->ndrainers--;
-    cl_unlock(lim);
-    return w.state == CL_DRAINED ? 0 : ETIMEDOUT;
+    rc = W(ctx.w)->state == CL_DRAINED ? 0 : ETIMEDOUT;
+    lim->st->ndrainers--;
+    waiter_free(lim, ctx.w);
+    return cl_unlock(lim) ? EPROTO : rc;
 }
 
 /* ---- Acquire and release ----------------------------------------------- */
@@ -580,24 +708,27 @@ int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
 /* R21: a holder enters again (taking no tokens, R23), or R3 refuses it. */
 static int reenter(caplimit_t *lim, struct cl_entry *e)
 {
-    if (e->level == 0 || !lim->reentrant)
+    struct cl_state *s = lim->st;
+
+    if (e->status != CL_ENTRY_HELD || !s->reentrant)
         return EDEADLK;
-    if (lim->closed) {
-        lim->counters.closed_out++;
+    if (s->closed) {
+        s->counters.closed_out++;
         return ECANCELED;
     }
     if (e->level == (size_t)-1)
         return EOVERFLOW;
     e->level++;
-    lim->extra_levels++;
-    lim->counters.granted_at_once++;
+    s->extra_levels++;
+    s->counters.granted_at_once++;
     return 0;
 }
 
-/* Room for one more borrower, and for a thread in its own record. */
-static int reserve(caplimit_t *lim, struct cl_key key)
+/* Room for one more borrower (and waiter), and for a thread in its own
+ * record. */
+static int reserve(caplimit_t *lim, struct cl_key key, int waiter)
 {
-    int rc = cl_borrowers_reserve(&lim->borrowers);
+    int rc = cl_store_reserve(lim, waiter);
     if (rc == 0 && key.kind == CAPLIMIT_BORROWER_THREAD)
         rc = cl_thread_reserve();
     return rc;
@@ -605,14 +736,14 @@ static int reserve(caplimit_t *lim, struct cl_key key)
 
 static void take_now(caplimit_t *lim, struct cl_key key, size_t n)
 {
-    size_t pos = cl_borrowers_add_holder(&lim->borrowers, key);
-    struct cl_entry *e = &lim->borrowers.entries[pos];
+    uint32_t e = cl_borrowers_add(lim, key, CL_ENTRY_HELD);
+    struct cl_entry *x = E(e);
 
-    e->tokens = n;
-    lim->borrowed += n;
-    lim->counters.granted_at_once++;
+    x->tokens = n;
+    lim->st->borrowed += n;
+    lim->st->counters.granted_at_once++;
     if (key.kind == CAPLIMIT_BORROWER_THREAD) {
-        e->tid = cl_thread_tid();
+        x->tid = cl_thread_tid();
         cl_thread_note_held(lim);
     }
 }
@@ -620,82 +751,258 @@ static void take_now(caplimit_t *lim, struct cl_key key, size_t n)
 /* R23: with an infinite total, borrowed may never reach it. */
 static int would_overflow(const caplimit_t *lim, size_t n)
 {
-    return lim->total == CAPLIMIT_INFINITE && n >= CAPLIMIT_INFINITE - lim->borrowed;
+    const struct cl_state *s = lim->st;
+
+    return s->total == CAPLIMIT_INFINITE && n >= CAPLIMIT_INFINITE - s->borrowed;
+}
+
+/* R26: before a shared acquire waits or refuses, the tokens of processes
+ * that have died are taken back. */
+static int take_now_after_reclaim(caplimit_t *lim, size_t n)
+{
+    if (lim->shared == NULL)
+        return 0;
+    cl_shared_reclaim(lim);
+    return can_take_now(lim, n);
 }
 
 int cl_acquire(caplimit_t *lim, struct cl_key key, size_t n,
                enum cl_may_wait may_wait, clockid_t clock,
                const struct timespec *abstime)
 {
-    size_t pos;
-    int rc;
+    uint32_t e;
+    int rc, rc2;
 
     cl_lock(lim);
-    pos = cl_borrowers_find(&lim->borrowers, key);
-    if (CL_UNLIKELY(pos != CL_NONE)) {
-        rc = reenter(lim, &lim->borrowers.entries[pos]);
-    } else if (CL_UNLIKELY(lim->closed)) {
-        lim->counters.closed_out++;
+    key.proc = lim->proc;
+    e = cl_borrowers_find(lim, key);
+    if (CL_UNLIKELY(e != CL_NIL)) {
+        rc = reenter(lim, E(e));
+    } else if (CL_UNLIKELY(lim->st->closed)) {
+        lim->st->counters.closed_out++;
         rc = ECANCELED;
     } else if (CL_UNLIKELY(would_overflow(lim, n))) {
         rc = EOVERFLOW;
-    } else if (CL_LIKELY(can_take_now(lim, n))) {
-        if (CL_LIKELY((rc = reserve(lim, key)) == 0))
+    } else if (CL_LIKELY(can_take_now(lim, n)) || take_now_after_reclaim(lim, n)) {
+        if (CL_LIKELY((rc = reserve(lim, key, 0)) == 0))
             take_now(lim, key, n);
     } else if (may_wait == CL_NOWAIT) {
-        lim->counters.would_block++;
+        lim->st->counters.would_block++;
         rc = EWOULDBLOCK;
-    } else if ((rc = reserve(lim, key)) == 0) {
+    } else if ((rc = reserve(lim, key, 1)) == 0) {
         return wait_in_queue(lim, key, n, clock, abstime);
     }
-    cl_unlock(lim);
-    return rc;
+    rc2 = cl_unlock(lim);
+    return rc2 != 0 ? rc2 : rc;
 }
 
-/* R23: the holder at pos gives back n of its tokens and keeps its hold. */
-static void give_back_tokens(caplimit_t *lim, size_t pos, size_t n)
+static int release_at(caplimit_t *lim, uint32_t e, enum cl_give_back how, size_t n)
 {
-    lim->borrowers.entries[pos].tokens -= n;
-    lim->borrowed -= n;
-    cl_dispatch(lim);
-}
-
-static int release_at(caplimit_t *lim, size_t pos, enum cl_give_back how, size_t n)
-{
-    struct cl_entry *e = &lim->borrowers.entries[pos];
+    struct cl_entry *x = E(e);
 
     switch (how) {
     case CL_GIVE_TOKENS:
-        if (n > e->tokens)
+        if (n > x->tokens)
             return EINVAL;
-        if (n < e->tokens) {
-            give_back_tokens(lim, pos, n);
+        if (n < x->tokens) {
+            give_back_tokens(lim, e, n);
             return 0;
         }
         /* n == held: the plain release */
         /* fall through */
     case CL_GIVE_LEVEL:
-        give_back_level(lim, pos);
+        give_back_level(lim, e);
         return 0;
     case CL_GIVE_ALL:
-        lim->counters.abandoned += e->tokens;
+        lim->st->counters.abandoned += x->tokens;
         break;
     }
-    give_back_hold(lim, pos);
+    give_back_hold(lim, e);
     return 0;
 }
 
 int cl_release(caplimit_t *lim, struct cl_key key, enum cl_give_back how, size_t n)
 {
-    size_t pos;
-    int rc;
+    uint32_t e;
+    int rc, rc2;
 
     cl_lock(lim);
-    pos = cl_borrowers_find(&lim->borrowers, key);
-    if (pos == CL_NONE || lim->borrowers.entries[pos].level == 0)
+    key.proc = lim->proc;
+    e = cl_borrowers_find(lim, key);
+    if (e == CL_NIL || E(e)->status != CL_ENTRY_HELD)
         rc = EPERM;
     else
-        rc = release_at(lim, pos, how, n);
-    cl_unlock(lim);
-    return rc;
+        rc = release_at(lim, e, how, n);
+    rc2 = cl_unlock(lim);
+    return rc2 != 0 ? rc2 : rc;
+}
+
+struct cl_entry *cl_entry_of(caplimit_t *lim, struct cl_key key)
+{
+    uint32_t e;
+
+    key.proc = lim->proc;
+    e = cl_borrowers_find(lim, key);
+    return e == CL_NIL ? NULL : E(e);
+}
+
+/* ---- Busy, and what death gives back (R12, R24, R26) -------------------- */
+
+int cl_busy(caplimit_t *lim)
+{
+    const struct cl_state *s = lim->st;
+    uint32_t i;
+
+    if (lim->shared == NULL)
+        return !is_idle(lim) || s->ndrainers != 0;
+    for (i = 0; i < lim->ecap; i++)
+        if (lim->entries[i].status == CL_ENTRY_HELD && lim->entries[i].key.proc == lim->proc)
+            return 1;
+    for (i = 0; i < lim->wcap; i++)
+        if (lim->waiters[i].state != CL_FREE && lim->waiters[i].proc == lim->proc)
+            return 1;
+    return 0;
+}
+
+size_t cl_reclaim_process(caplimit_t *lim, uint32_t proc)
+{
+    struct cl_state *s = lim->st;
+    size_t tokens = 0;
+    uint32_t i;
+
+    for (i = 0; i < lim->wcap; i++) {
+        struct cl_waiter *w = &lim->waiters[i];
+        if (w->state == CL_FREE || w->proc != proc)
+            continue;
+        if (in_queue(w->state)) {
+            cl_borrowers_remove(lim, w->entry);
+            wait_set_state(lim, i, CL_LEAVING);
+        } else if (w->state == CL_DRAINING) {
+            unlink_drainer(lim, i);
+        }
+        if (w->state == CL_DRAINING || w->state == CL_DRAINED)
+            s->ndrainers--;
+        else
+            s->in_wait--;
+        waiter_free(lim, i);
+    }
+    for (i = 0; i < lim->ecap; i++) {
+        struct cl_entry *e = &lim->entries[i];
+        if (e->status != CL_ENTRY_HELD || e->key.proc != proc)
+            continue;
+        tokens += e->tokens;
+        s->extra_levels -= e->level - 1;
+        s->borrowed -= e->tokens;
+        cl_borrowers_remove(lim, i);
+    }
+    s->counters.reclaimed += tokens;
+    cl_dispatch(lim);
+    return tokens;
+}
+
+/* ---- Rebuilding from the slots (R26, R27) ------------------------------ */
+
+static int by_ticket(const void *a, const void *b)
+{
+    unsigned long long x = ((const unsigned long long *)a)[0];
+    unsigned long long y = ((const unsigned long long *)b)[0];
+
+    return x < y ? -1 : x > y;
+}
+
+/* A waiter slot that is whole, or made free; answers its state. */
+static uint32_t check_waiter(caplimit_t *lim, uint32_t i)
+{
+    struct cl_waiter *w = &lim->waiters[i];
+    struct cl_entry *e;
+
+    if (w->state > CL_DRAINED)
+        w->state = CL_FREE;
+    if (!in_queue(w->state))
+        return w->state;
+    if (w->entry >= lim->ecap || w->n == 0) {
+        w->state = CL_FREE;
+        return CL_FREE;
+    }
+    e = &lim->entries[w->entry];
+    if (e->status == CL_ENTRY_HELD && e->grant == w->grant && w->grant != 0) {
+        w->state = CL_GRANTED;      /* granted, then its lock holder died */
+        return CL_GRANTED;
+    }
+    /* its borrower, queued: made whole if the dead process half emptied it */
+    e->key = w->key;
+    e->status = CL_ENTRY_QUEUED;
+    e->level = 0;
+    e->tokens = 0;
+    return w->state;
+}
+
+void cl_rebuild(caplimit_t *lim)
+{
+    struct cl_state *s = lim->st;
+    unsigned long long order[lim->wcap][2];  /* a shared segment's fixed size */
+    size_t nq = 0, k;
+    uint32_t i;
+
+    s->head = s->tail = s->drainers = s->free_waiter = CL_NIL;
+    s->nwaiting = s->tokens_waiting = s->tokens_woken = 0;
+    s->in_wait = s->ndrainers = 0;
+    for (i = lim->wcap; i-- > 0;) {
+        uint32_t st = check_waiter(lim, i);
+        struct cl_waiter *w = &lim->waiters[i];
+        if (st == CL_FREE) {
+            w->next = s->free_waiter;
+            s->free_waiter = i;
+        } else if (st == CL_DRAINING || st == CL_DRAINED) {
+            s->ndrainers++;
+            if (st == CL_DRAINING) {
+                w->next = s->drainers;
+                s->drainers = i;
+            }
+        } else {
+            s->in_wait++;
+            if (in_queue(st)) {
+                order[nq][0] = w->ticket;
+                order[nq][1] = i;
+                nq++;
+            } else if (st == CL_GRANTED) {
+                wake_later(lim, i);
+            }
+        }
+    }
+    /* queued entries whose waiter is gone go free with the rest */
+    for (i = 0; i < lim->ecap; i++)
+        if (lim->entries[i].status == CL_ENTRY_QUEUED)
+            lim->entries[i].tokens = 1;                 /* mark: unclaimed */
+    for (k = 0; k < nq; k++)
+        lim->entries[lim->waiters[order[k][1]].entry].tokens = 0;
+    for (i = 0; i < lim->ecap; i++)
+        if (lim->entries[i].status == CL_ENTRY_QUEUED && lim->entries[i].tokens != 0)
+            lim->entries[i].status = CL_ENTRY_FREE;
+    cl_borrowers_rebuild(lim);
+
+    qsort(order, nq, sizeof order[0], by_ticket);
+    for (k = 0; k < nq; k++) {
+        uint32_t st;
+        i = (uint32_t)order[k][1];
+        st = lim->waiters[i].state;
+        lim->waiters[i].state = CL_WAITING;
+        queue_push(lim, i);
+        wait_set_state(lim, i, (enum cl_wait_state)st);
+    }
+    s->borrowed = s->extra_levels = 0;
+    for (i = 0; i < lim->ecap; i++) {
+        const struct cl_entry *e = &lim->entries[i];
+        if (e->status != CL_ENTRY_HELD)
+            continue;
+        s->borrowed += e->tokens;
+        s->extra_levels += e->level - 1;
+    }
+    if (s->policy > CAPLIMIT_POLICY_THROUGHPUT)
+        s->policy = CAPLIMIT_POLICY_FIFO;
+    if (s->bypass_ns == 0)
+        s->bypass_ns = CL_DEFAULT_BYPASS_NS;
+    s->closed = s->closed != 0;
+    s->reentrant = s->reentrant != 0;
+    cl_dispatch(lim);
 }

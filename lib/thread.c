@@ -83,9 +83,25 @@ static void give_back_all(void *arg)
     }
 }
 
+/* R25: a child made by fork is a new process; its one thread has a new
+ * kernel id, and holds nothing the parent's thread held. */
+static void after_fork_in_child(void)
+{
+    cl_self.tid = 0;
+    cl_self.n = 0;
+}
+
+static pthread_once_t cl_fork_once = PTHREAD_ONCE_INIT;
+
+static void install_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
 static void make_exit_key(void)
 {
     cl_exit_key_rc = pthread_key_create(&cl_exit_key, give_back_all);
+    pthread_once(&cl_fork_once, install_fork_handler);
 }
 
 static int register_thread(struct cl_thread *t)
@@ -144,8 +160,10 @@ pid_t cl_thread_tid(void)
 {
     struct cl_thread *t = &cl_self;
 
-    if (CL_UNLIKELY(t->tid == 0))
+    if (CL_UNLIKELY(t->tid == 0)) {
+        pthread_once(&cl_fork_once, install_fork_handler);
         t->tid = (pid_t)syscall(SYS_gettid);
+    }
     return t->tid;
 }
 

@@ -196,7 +196,7 @@ START_TEST(test_R19_errors_count_nowhere)
     struct harness_waiter q;
     char objs[16];
     int i, v;
-    size_t pos;
+    struct cl_entry *e;
 
     /* fill the borrower set's first room (8) so the next one must grow */
     for (i = 0; i < 8; i++)
@@ -244,19 +244,19 @@ START_TEST(test_R19_errors_count_nowhere)
 
     /* EOVERFLOW: a re-entry at level SIZE_MAX */
     ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
-    pthread_mutex_lock(&lim->lock);
-    pos = cl_borrowers_find(&lim->borrowers, cl_object_key(&objs[1]));
-    ck_assert_uint_ne(pos, CL_NONE);
-    lim->borrowers.entries[pos].level = SIZE_MAX;
-    lim->extra_levels += SIZE_MAX - 1;
-    pthread_mutex_unlock(&lim->lock);
+    cl_lock(lim);
+    e = cl_entry_of(lim, cl_object_key(&objs[1]));
+    ck_assert_ptr_nonnull(e);
+    e->level = SIZE_MAX;
+    lim->st->extra_levels += SIZE_MAX - 1;
+    cl_unlock(lim);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[1]), EOVERFLOW);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[1]), EOVERFLOW);
     EXPECT(lim, &want);
-    pthread_mutex_lock(&lim->lock);
-    lim->borrowers.entries[pos].level = 1;
-    lim->extra_levels -= SIZE_MAX - 1;
-    pthread_mutex_unlock(&lim->lock);
+    cl_lock(lim);
+    e->level = 1;
+    lim->st->extra_levels -= SIZE_MAX - 1;
+    cl_unlock(lim);
 
     for (i = 0; i < 8; i++)
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[i]), 0);

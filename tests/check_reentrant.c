@@ -192,15 +192,15 @@ END_TEST
 /* Sets a borrower's level directly, keeping extra_levels consistent. */
 static void set_level(caplimit_t *lim, struct cl_key key, size_t level)
 {
-    size_t pos;
+    struct cl_entry *e;
 
-    pthread_mutex_lock(&lim->lock);
-    pos = cl_borrowers_find(&lim->borrowers, key);
-    ck_assert_uint_ne(pos, CL_NONE);
-    lim->extra_levels -= lim->borrowers.entries[pos].level - 1;
-    lim->borrowers.entries[pos].level = level;
-    lim->extra_levels += level - 1;
-    pthread_mutex_unlock(&lim->lock);
+    cl_lock(lim);
+    e = cl_entry_of(lim, key);
+    ck_assert_ptr_nonnull(e);
+    lim->st->extra_levels -= e->level - 1;
+    e->level = level;
+    lim->st->extra_levels += level - 1;
+    cl_unlock(lim);
 }
 
 START_TEST(test_R21_eoverflow_at_size_max)
