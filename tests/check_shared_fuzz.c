@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SEEDS 120
+#define SEEDS 300
 #define HEADER 256
 
 struct fuzz {
@@ -29,15 +29,26 @@ struct fuzz {
     int nowait_only;
 };
 
-#define RC_OK(rc) CHILD_CHECK((rc) >= 0 && (rc) < 4096)
-#define BOOL_OK(rc) CHILD_CHECK((rc) == 0 || (rc) == 1)
+/* each call made once: 0 or an errno value; 0 or 1 */
+#define RC_OK(call)                                                            \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
+        if (rc_ < 0 || rc_ >= 4096)                                            \
+            sh_child_failf(__FILE__, __LINE__, "%s returned %d", #call, rc_);  \
+    } while (0)
+#define BOOL_OK(call)                                                          \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
+        if (rc_ != 0 && rc_ != 1)                                              \
+            sh_child_failf(__FILE__, __LINE__, "%s returned %d", #call, rc_);  \
+    } while (0)
 
 static void scribble(const char *name, unsigned *seed)
 {
     char path[300];
     struct stat sb;
     unsigned char *p;
-    size_t size, off;
+    size_t size, off, span;
     int fd, i, n;
 
     snprintf(path, sizeof path, "/dev/shm%s", name);
@@ -51,7 +62,13 @@ static void scribble(const char *name, unsigned *seed)
     close(fd);
     n = 1 + rand_r(seed) % 24;
     for (i = 0; i < n; i++) {
-        off = HEADER + (size_t)rand_r(seed) % (size - HEADER);
+        /* mostly near the front, where the counts and the first slots lie */
+        span = size - HEADER;
+        if (rand_r(seed) % 2 && span > 4096)
+            span = 4096;
+        else if (rand_r(seed) % 2 && span > 65536)
+            span = 65536;
+        off = HEADER + (size_t)rand_r(seed) % span;
         switch (rand_r(seed) % 4) {
         case 0:                             /* a random byte */
             p[off] = (unsigned char)rand_r(seed);
@@ -183,6 +200,7 @@ static void fuzz_seeds(int nowait_only)
                          WTERMSIG(status) == SIGALRM ? " (a call blocked past its deadline)"
                                                      : "");
         sh_reap_ok(c);
+        sh_forget(c);
         /* the parent's handle may find the segment unusable, never crash */
         status = caplimit_destroy(lim);
         ck_assert_msg(status == 0 || status == EPROTO || status == EBUSY, "destroy: %d",

@@ -338,6 +338,7 @@ static void race_round(int mixed, int excl)
         status = sh_reap(c[i]);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0,
                       "racer %d failed (status 0x%x)", i, status);
+        sh_forget(c[i]);
         status = WEXITSTATUS(status);
         if (status == 200) {
             ck_assert(excl);

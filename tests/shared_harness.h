@@ -77,6 +77,7 @@ struct sh_child {
     int report;                      /* read end of the child's report pipe */
     int reaped;
     int status;
+    int forgotten;                   /* reaped, and its slot free for another */
 };
 
 /* Forks a child that runs fn(arg) and exits 0 when fn returns. */
@@ -87,6 +88,9 @@ int sh_reap(struct sh_child *c);
 void sh_reap_ok(struct sh_child *c);
 /* SIGKILL, then reap; the time (sh_now_ns) at which waitpid returned. */
 long long sh_kill(struct sh_child *c);
+
+/* Frees a reaped child's slot, for tests that fork many in turn. */
+void sh_forget(struct sh_child *c);
 
 /* A start gate: children block in sh_gate_wait until sh_gate_open. */
 struct sh_gate {
