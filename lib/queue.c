@@ -685,6 +685,11 @@ int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
             && W(ctx.w)->state == CL_DRAINING) {
             unlink_drainer(lim, ctx.w);
             W(ctx.w)->state = CL_LEAVING;
+        } else if (W(ctx.w)->state == CL_DRAINING && is_idle(lim)) {
+            /* idle by what this sleep found: a shared wait takes back
+             * what dead processes held (R26) without a cl_unlock */
+            unlink_drainer(lim, ctx.w);
+            W(ctx.w)->state = CL_DRAINED;
         }
     }
     pthread_cleanup_pop(0);

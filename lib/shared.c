@@ -50,8 +50,8 @@
 #define CL_NAME_MAX 200                        /* R24 */
 #define CL_LOCK_INIT 0                         /* byte locked while a segment is made */
 #define CL_LOCK_PROC 1                         /* first process slot's byte */
-#define CL_RECLAIM_NS 50000000ULL              /* look for the dead at most so often */
-#define CL_POLL_NS 100000000LL                 /* R26: a head waiter looks this often */
+#define CL_RECLAIM_NS 20000000ULL              /* look for the dead at most so often */
+#define CL_POLL_NS 40000000LL                  /* R26: a waiter looks at least this often */
 
 struct cl_proc {
     pid_t pid;

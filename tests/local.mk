@@ -3,6 +3,7 @@
 #   tests/core.mk     R1..R16, CAPLIMIT_WITH, the Trio/AnyIO scenarios, ENOMEM
 #   tests/more.mk     R17..R22 (policy, close, counters, holds, reentrant, exit)
 #   tests/reliability.mk  stress, valgrind and sanitizer targets
+#   tests/shared.mk   R24..R29 across processes (shared limiters)
 if HAVE_CHECK
 noinst_LTLIBRARIES += tests/libharness.la
 tests_libharness_la_SOURCES = tests/harness.c tests/harness.h
@@ -23,3 +24,4 @@ include $(srcdir)/tests/more.mk
 include $(srcdir)/tests/reliability.mk
 include $(srcdir)/tests/regress.mk
 include $(srcdir)/tests/layout.mk
+include $(srcdir)/tests/shared.mk
