@@ -36,7 +36,8 @@ errors_of() {
     caplimit_total_tokens|caplimit_borrowed_tokens|caplimit_available_tokens|\
     caplimit_threads_waiting|caplimit_statistics_destroy|caplimit_format|\
     caplimit_is_closed|caplimit_holds|caplimit_holds_on_behalf_of|\
-    caplimit_version)                     echo "" ;;
+    caplimit_version|CAPLIMIT_VERSION_MAJOR|CAPLIMIT_VERSION_MINOR|\
+    CAPLIMIT_VERSION_PATCH|CAPLIMIT_VERSION_HEX) echo "" ;;
     *) echo "UNKNOWN" ;;
     esac
 }
