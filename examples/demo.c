@@ -4,15 +4,17 @@
  * demo: eight workers share a slow service that serves at most four users at
  * a time and answers "429 Too Many Requests" to a fifth.  A capacity
  * limiter keeps them within their quota: two tokens at first, four when the
- * operator raises it half-way.  Every event prints the limiter's state, so
- * you can watch the FIFO queue drain.  At the end: the lifetime counters,
- * and a clean shutdown with caplimit_close.
+ * operator raises it half-way.  One job is a bulk export that makes two
+ * calls at once, so it takes two tokens as one hold (R23): it waits until
+ * both are free, and the smaller jobs queued behind it wait their turn.
+ * Every event prints the limiter's state, so you can watch the FIFO queue
+ * drain.  At the end: the lifetime counters, and a clean shutdown: close,
+ * drain, destroy (R18, R29).
  */
 #include <caplimit.h>
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +24,8 @@
 #define WORKERS 8
 #define JOBS 24
 #define SERVICE_LIMIT 4
+#define BULK_JOB 15                    /* the bulk export: two calls at once */
+#define BULK_TOKENS 2
 
 static caplimit_t *quota;
 static atomic_int next_job;
@@ -59,16 +63,33 @@ static void say(int worker, const char *what)
     caplimit_statistics_destroy(&st);
 }
 
-/* The slow service: 100..250 ms a request, at most SERVICE_LIMIT at once. */
-static int call_service(int job)
+/* The tokens of the calling thread's hold, from a snapshot (R10, R23). */
+static size_t my_tokens(void)
+{
+    struct caplimit_statistics st;
+    size_t i, n = 0;
+
+    if (caplimit_statistics(quota, &st) != 0)
+        return 0;
+    for (i = 0; i < st.nborrowers; i++)
+        if (st.borrowers[i].kind == CAPLIMIT_BORROWER_THREAD
+            && pthread_equal(st.borrowers[i].thread, pthread_self()))
+            n = st.borrowers[i].tokens;
+    caplimit_statistics_destroy(&st);
+    return n;
+}
+
+/* The slow service: 100..250 ms a request, at most SERVICE_LIMIT at once;
+ * `calls` requests made together. */
+static int call_service(int job, int calls)
 {
     struct timespec d = { 0, (100 + (job * 37) % 150) * 1000000L };
-    int ok = atomic_fetch_add(&in_service, 1) < SERVICE_LIMIT;
+    int ok = atomic_fetch_add(&in_service, calls) + calls <= SERVICE_LIMIT;
 
     if (!ok)
         atomic_fetch_add(&rejected, 1);
     nanosleep(&d, NULL);
-    atomic_fetch_sub(&in_service, 1);
+    atomic_fetch_sub(&in_service, calls);
     return ok;
 }
 
@@ -76,18 +97,26 @@ static void *worker(void *arg)
 {
     int id = (int)(long)arg;
     char what[64];
-    int job, rc;
+    int job, rc, n;
 
     while ((job = atomic_fetch_add(&next_job, 1)) < JOBS) {
-        snprintf(what, sizeof what, "waits for a token (job %d)", job);
+        n = job == BULK_JOB ? BULK_TOKENS : 1;
+        if (n == 1)
+            snprintf(what, sizeof what, "waits for a token (job %d)", job);
+        else
+            snprintf(what, sizeof what, "waits for %d (bulk job %d)", n, job);
         say(id, what);
-        rc = caplimit_acquire(quota);
+        /* n tokens as one hold for this thread; n == 1 is caplimit_acquire */
+        rc = caplimit_acquire_tokens(quota, NULL, (size_t)n);
         if (rc != 0) {
             snprintf(what, sizeof what, "gives up: %s", strerror(rc));
             say(id, what);
             return NULL;
         }
-        snprintf(what, sizeof what, "calls the service");
+        if (n == 1)
+            snprintf(what, sizeof what, "calls the service");
+        else
+            snprintf(what, sizeof what, "holds %zu tokens: 2 calls", my_tokens());
         say(id, what);
         if (job == 0) {
             /* the classic self-deadlock of a nested acquire, refused */
@@ -95,8 +124,8 @@ static void *worker(void *arg)
             snprintf(what, sizeof what, "acquires again: %s", rc == EDEADLK ? "EDEADLK" : strerror(rc));
             say(id, what);
         }
-        snprintf(what, sizeof what, call_service(job) ? "done, releases" : "got 429 (!)");
-        caplimit_release(quota);
+        snprintf(what, sizeof what, call_service(job, n) ? "done, releases" : "got 429 (!)");
+        caplimit_release(quota);       /* the whole hold, whatever n */
         say(id, what);
         if (atomic_fetch_add(&jobs_done, 1) + 1 == JOBS / 2) {
             caplimit_set_total_tokens(quota, SERVICE_LIMIT);
@@ -126,6 +155,8 @@ int main(void)
     for (i = 0; i < WORKERS; i++)
         pthread_join(t[i], NULL);
 
+    /* shutdown: close (refuse new acquires, send waiters away), drain
+     * (wait until nobody holds or waits), destroy: one call each */
     caplimit_close(quota);
     rc = caplimit_acquire(quota);
     caplimit_format(quota, desc, sizeof desc);
@@ -137,7 +168,11 @@ int main(void)
            c.granted_at_once, c.granted_after_wait,
            c.granted_after_wait ? c.wait_ns_total / 1e6 / c.granted_after_wait : 0.0,
            c.wait_ns_max / 1e6, c.max_threads_waiting, c.closed_out, atomic_load(&rejected));
-    while (caplimit_destroy(quota) == EBUSY)
-        sched_yield();
+    if ((rc = caplimit_drain(quota, CLOCK_MONOTONIC, NULL)) != 0
+        || (rc = caplimit_destroy(quota)) != 0) {
+        fprintf(stderr, "shutdown: %s\n", strerror(rc));
+        return 1;
+    }
+    printf("drained and destroyed\n");
     return atomic_load(&rejected) == 0 ? 0 : 1;
 }

@@ -13,11 +13,15 @@ dist_man_MANS += \
 	man/caplimit.1 \
 	man/caplimit.7 \
 	man/CAPLIMIT_WITH.3 \
+	man/CAPLIMIT_WITH_TOKENS.3 \
 	man/caplimit_acquire.3 \
 	man/caplimit_acquire_nowait.3 \
 	man/caplimit_acquire_on_behalf_of.3 \
 	man/caplimit_acquire_on_behalf_of_nowait.3 \
 	man/caplimit_acquire_on_behalf_of_until.3 \
+	man/caplimit_acquire_tokens.3 \
+	man/caplimit_acquire_tokens_nowait.3 \
+	man/caplimit_acquire_tokens_until.3 \
 	man/caplimit_acquire_until.3 \
 	man/caplimit_available_tokens.3 \
 	man/caplimit_borrowed_tokens.3 \
@@ -25,6 +29,7 @@ dist_man_MANS += \
 	man/caplimit_counters.3 \
 	man/caplimit_create.3 \
 	man/caplimit_destroy.3 \
+	man/caplimit_drain.3 \
 	man/caplimit_format.3 \
 	man/caplimit_get_policy.3 \
 	man/caplimit_holds.3 \
@@ -32,13 +37,15 @@ dist_man_MANS += \
 	man/caplimit_is_closed.3 \
 	man/caplimit_release.3 \
 	man/caplimit_release_on_behalf_of.3 \
+	man/caplimit_release_tokens.3 \
 	man/caplimit_set_policy.3 \
 	man/caplimit_set_reentrant.3 \
 	man/caplimit_set_total_tokens.3 \
 	man/caplimit_statistics.3 \
 	man/caplimit_statistics_destroy.3 \
 	man/caplimit_threads_waiting.3 \
-	man/caplimit_total_tokens.3
+	man/caplimit_total_tokens.3 \
+	man/caplimit_version.3
 
 CL_MAN_TESTS = tests/man/lint.sh tests/man/coverage.sh tests/man/examples.sh
 TESTS += $(CL_MAN_TESTS)

@@ -9,13 +9,20 @@
  *   atomic { ... }            one critical section under lim->lock; the end
  *                             of each is an unlock, where check_inv() runs
  *   queue_push/queue_unlink   queue_push(), queue_unlink()
- *   make_holder, hand_off     make_holder(), hand_off()          (R5)
+ *   make_holder, hand_off     make_holder(), hand_off(): from the head
+ *                             while requests fit, passing over the
+ *                             oversize ones              (R5, R23)
+ *   fit_head()                fitting_head(): the first request that is
+ *                             not larger than the total        (R23)
+ *   need[t]                   cl_waiter.n and cl_entry.tokens: t's request
+ *                             and then its hold, 1..NMAX tokens (R23)
  *   wake_for_free, try_take   wake_for_free(), try_take()        (R17)
  *   young()                   head_is_young(): a nondeterministic choice,
  *                             monotonic within a critical section
  *   dispatch                  cl_dispatch()
  *   can_take_now              can_take_now()                     (R4, R17)
- *   leave_queue               leave_queue()                      (R6, R7)
+ *   leave_queue               leave_queue(): unlink, LEAVING, dispatch
+ *                                                                (R6, R7)
  *   on_cancel                 on_cancel(), cancellation while queued or
  *                             after the grant, before return     (R7)
  *   proctype worker           cl_acquire() (+ wait_in_queue()) and
@@ -45,21 +52,31 @@
  *                             pending[t] == 0, then the record is gone; no
  *                             signal may reach a gone thread (no use after
  *                             free of its condition variable)
+ * The waiter states are those of lib/internal.h: WAITING, WOKEN, GRANTED,
+ * CLOSED, LEAVING (and IDLE between waits).
  * Not modelled: the borrower set's hashing (held[] stands for it), R3/R21
  * re-entry, R22's give-back, counters, ENOMEM, the clocks (a timed waiter
- * may time out at any moment, also after it was signalled).
+ * may time out at any moment, also after it was signalled), drain (R29),
+ * caplimit_release_tokens (a hold goes back whole), and weighted requests
+ * under the throughput policy (NMAX > 1 is FIFO only).
  *
  * Properties (assertions; spin also reports any invalid end state):
- *   P1 capacity (R8): a token is granted only when borrowed < total
- *   P2 no over-grant: borrowed == number of holders, always
+ *   P1 capacity, no over-grant (R8, R23): a hold of n is granted only
+ *      when borrowed + n <= total
+ *   P2 borrowed == the sum of the holders' tokens, always
  *   P3 no token lost: when every process has finished, borrowed == 0,
  *      the queue is empty and nwoken == 0; a waiter left asleep for ever
  *      shows up as an invalid end state (lost wake-up)
- *   P4 FIFO (policy FIFO): a grant from the queue goes to the head, a grant
- *      at once only to an empty queue; with -DFIFO_ONLY grants follow the
- *      order of the tickets taken at queue_push
- *   P5 no sleeper beside a free token, at every unlock: under FIFO a
- *      non-empty queue implies borrowed >= total; under THROUGHPUT the free
+ *   P4 FIFO among fitting requests (policy FIFO): a grant from the queue
+ *      goes to the fitting head (every waiter ahead of it is oversize), a
+ *      grant at once only when no fitting request waits; so the head is
+ *      never overtaken by smaller requests behind it, and with P3 (every
+ *      process finishes) it is not starved; with -DFIFO_ONLY (NMAX 1)
+ *      grants follow the order of the tickets taken at queue_push
+ *   P5 no sleeper beside enough free tokens, at every unlock: under FIFO
+ *      there is no fitting head, or its request is larger than the free
+ *      tokens (NMAX 1: a non-empty queue implies borrowed >= total);
+ *      under THROUGHPUT the free
  *      tokens are at most the WOKEN waiters, or every queued waiter is
  *      WOKEN (min(free, queued) <= nwoken); nwoken counts WOKEN records
  *   P6 deferred signals: none is left queued at an unlock (plain
@@ -71,7 +88,10 @@
  * -DSWITCH lets the controller change the policy, -DFIFO_ONLY adds the
  * ticket check, -DNT and -DROUNDS size it.  The initial total is chosen
  * from 0..TMAX.  -DWAKE_BATCH=1 makes the batch fill up, so the signals
- * after the first of a dispatch go out under the lock.  -DOBJECT_RELEASE
+ * after the first of a dispatch go out under the lock.  -DNMAX=2 or 3
+ * makes each request (and hold) one of 1..NMAX tokens (R23), with the
+ * controller's totals 0..TMAX making some of them oversize at times.
+ * -DOBJECT_RELEASE
  * lets the controller release thread 0's token (any thread may release an
  * object borrower's, R2), also between its grant and its return.
  *
@@ -100,6 +120,17 @@
  *   -DBUG=8  cl_unlock lowers pending[t] before it signals -> the same.
  *   -DBUG=9  no cl_dispatch() after queue_push() (review F6, before its
  *            fix) -> P5 fails under THROUGHPUT.
+ *   -DBUG=10 the Go #37852 kind (x/sync/semaphore before 2020): a waiter
+ *            that leaves by its deadline does not re-run the hand-off; a
+ *            large head that times out leaves the smaller requests it held
+ *            back asleep beside enough free tokens -> P5 fails (needs
+ *            NMAX 2 and three workers; with -DNO_P5 the model still ends,
+ *            a later release waking them: only P5 sees it).
+ *   -DBUG=11 hand_off stops at an oversize request instead of passing over
+ *            it -> P5 fails.
+ *   -DBUG=12 hand_off lets a smaller request past a head that does not fit
+ *            (barging at the head: the large request could starve) -> P4
+ *            fails.
  */
 
 #ifndef NT
@@ -123,16 +154,30 @@
 #ifndef WAKE_BATCH
 #define WAKE_BATCH 8            /* CL_WAKE_BATCH */
 #endif
+#ifndef NMAX
+#define NMAX 1                  /* R23: a request is for 1..NMAX tokens */
+#endif
+#if NMAX > TMAX
+#error "NMAX > TMAX: the last raise would not let every waiter finish"
+#endif
+#if NMAX > 1 && (POLICY0 != 0 || defined(SWITCH))
+#error "weighted requests (NMAX > 1) are modelled under the FIFO policy only"
+#endif
+#if NMAX > 1 && defined(FIFO_ONLY)
+#error "FIFO_ONLY's ticket order does not hold with oversize requests passed over; P4 checks FIFO among fitting requests"
+#endif
 
 #define FIFO 0
 #define THROUGHPUT 1
 
-/* enum cl_wait_state, plus IDLE for a thread not in a wait */
+/* enum cl_wait_state (lib/internal.h), plus IDLE for a thread not in a
+ * wait; the drainer's states (R29) are not modelled */
 #define IDLE 0
 #define WAITING 1
 #define WOKEN 2
 #define GRANTED 3
 #define CLOSED 4
+#define LEAVING 5
 
 /* results */
 #define R_NONE 0
@@ -167,8 +212,21 @@ byte wakes;                     /* lim->wakes: a bit per target thread */
 byte nwakes;
 byte pending[NT];               /* cl_thread.pending */
 bit gone[NT];                   /* the thread has exited */
+byte need[NT];                  /* R23: the tokens of t's request, its hold */
 
 #define FREE (total > borrowed -> total - borrowed : 0)
+#define OVERSIZE(t) (need[t] > total)
+
+/* fitting_head(): h is the position in q of the first request that is
+ * not oversize, or qlen when there is none (R23) */
+inline fit_head()
+{
+    h = 0;
+    do
+    :: h < qlen && OVERSIZE(q[h]) -> h++
+    :: else -> break
+    od
+}
 
 /* Time only moves on: a head found old stays old until the unlock (the
  * head never changes between two calls in one critical section). */
@@ -185,7 +243,10 @@ inline check_inv()
     /* P2 */
     c = 0;
     for (i : 0 .. NT - 1) {
-        c = c + held[i]
+        if
+        :: held[i] -> c = c + need[i]
+        :: else
+        fi
     }
     assert(borrowed == c);
     /* P5 */
@@ -198,8 +259,10 @@ inline check_inv()
     }
     assert(nwoken == c);
 #ifndef NO_P5
-    assert(qlen == 0 || (policy == FIFO -> borrowed >= total
-                                        : (FREE <= nwoken || qlen == nwoken)));
+    fit_head();
+    assert(policy != FIFO || h == qlen || need[q[h]] > FREE);
+    assert(qlen == 0 || policy == FIFO || FREE <= nwoken || qlen == nwoken);
+    h = 0;
 #endif
     i = 0;
     c = 0;
@@ -327,8 +390,13 @@ inline queue_unlink(t)
 /* P1, P4 for a waiter leaving the queue as a holder */
 inline grant_check(t)
 {
-    assert(borrowed < total);
-    assert(policy != FIFO || q[0] == t);
+    assert(borrowed + need[t] <= total);        /* P1 */
+    c = 0;                                      /* P4 */
+    do
+    :: q[c] == t -> break
+    :: else -> assert(policy != FIFO || OVERSIZE(q[c])); c++
+    od;
+    c = 0;
 #ifdef FIFO_ONLY
     assert(ticket[t] > last_ticket);
     last_ticket = ticket[t];
@@ -344,20 +412,32 @@ inline make_holder(t)
 #else
     assert(!held[t]);
     held[t] = 1;
-    borrowed++;
+    borrowed = borrowed + need[t];
 #endif
     state[t] = GRANTED
 }
 
+/* R5 with R23: grant from the head while requests fit, passing over the
+ * oversize ones (make_holder unlinks q[h], so h stays) */
 inline hand_off()
 {
+    h = 0;
     do
-    :: qlen > 0 && borrowed < total ->
-        w = q[0];
+#if BUG == 11
+    :: h < qlen && OVERSIZE(q[h]) -> break
+#else
+    :: h < qlen && OVERSIZE(q[h]) -> h++
+#endif
+#if BUG == 12
+    :: h < qlen && !OVERSIZE(q[h]) && need[q[h]] > FREE -> h++
+#endif
+    :: h < qlen && !OVERSIZE(q[h]) && need[q[h]] <= FREE ->
+        w = q[h];
         make_holder(w);
         wake_later(w)
     :: else -> break
     od;
+    h = 0;
     w = 0
 }
 
@@ -387,8 +467,10 @@ inline wake_for_free()
 
 inline dispatch()
 {
+    fit_head();
     if
-    :: qlen == 0 || borrowed >= total
+    :: h == qlen
+    :: h < qlen && need[q[h]] > FREE
     :: else ->
         if
         :: policy == THROUGHPUT -> young()
@@ -399,29 +481,35 @@ inline dispatch()
         :: else -> hand_off()
         fi;
         y = 0
-    fi
+    fi;
+    h = 0
 }
 
-/* sets y */
+/* sets y; a queue of oversize requests only counts as empty (R23) */
 inline can_take_now()
 {
     if
-    :: borrowed >= total -> y = 0
+    :: need[me] > FREE -> y = 0
     :: else ->
+        fit_head();
         if
-        :: qlen == 0 -> y = 1
+        :: h == qlen -> y = 1
         :: else ->
             if
             :: policy == THROUGHPUT -> young()
             :: else -> y = 0
             fi
-        fi
+        fi;
+        h = 0
     fi
 }
 
+/* the leaving waiter re-runs the hand-off: the head it was may have held
+ * back requests that fit (R5, R23; Go issue 37852) */
 inline leave_queue(t)
 {
     queue_unlink(t);
+    state[t] = LEAVING;
     dispatch()
 }
 
@@ -461,8 +549,8 @@ tt_done:
 inline give_back(t)
 {
     held[t] = 0;
-    assert(borrowed > 0);
-    borrowed--
+    assert(borrowed >= need[t]);
+    borrowed = borrowed - need[t]
 }
 
 inline on_cancel(t)
@@ -513,7 +601,7 @@ inline loop_top(me)
 
 proctype worker(byte me)
 {
-    byte i, c, w, y, r, why, round, out;
+    byte i, c, h, w, y, r, why, round, out;
     bit timed, nowait, victim, aged;
 
     do
@@ -526,6 +614,15 @@ proctype worker(byte me)
         :: timed = 0; nowait = 1
         fi;
         victim = (me == 0 && !nowait);
+        if                                              /* R23: n */
+        :: need[me] = 1
+#if NMAX >= 2
+        :: need[me] = 2
+#endif
+#if NMAX >= 3
+        :: need[me] = 3
+#endif
+        fi;
         r = R_NONE;
         atomic {                                        /* cl_acquire */
             if
@@ -534,10 +631,12 @@ proctype worker(byte me)
                 can_take_now();
                 if
                 :: y ->
-                    assert(borrowed < total);           /* P1 */
-                    assert(policy != FIFO || qlen == 0);    /* P4 */
+                    assert(borrowed + need[me] <= total);   /* P1 */
+                    fit_head();                         /* P4 */
+                    assert(policy != FIFO || h == qlen);
+                    h = 0;
                     held[me] = 1;
-                    borrowed++;
+                    borrowed = borrowed + need[me];
                     r = R_OK
                 :: !y && nowait -> r = R_WOULDBLOCK
                 :: else ->                              /* wait_in_queue */
@@ -573,9 +672,9 @@ proctype worker(byte me)
 #if BUG == 1
                 if
                 :: state[me] == GRANTED && !held[me] ->
-                    assert(borrowed < total);           /* P1 */
+                    assert(borrowed + need[me] <= total);   /* P1 */
                     held[me] = 1;
-                    borrowed++
+                    borrowed = borrowed + need[me]
                 :: else
                 fi;
 #endif
@@ -584,7 +683,12 @@ proctype worker(byte me)
                     on_cancel(me);
                     r = R_KILLED
                 :: why == W_TMO && (state[me] == WAITING || state[me] == WOKEN) ->
+#if BUG == 10
+                    queue_unlink(me);                   /* no hand-off */
+                    state[me] = LEAVING;
+#else
                     leave_queue(me);
+#endif
                     r = R_TIMEDOUT
                 :: else -> loop_top(me)
                 fi;
@@ -621,7 +725,7 @@ proctype worker(byte me)
 
 proctype controller()
 {
-    byte i, c, w, y, n, out;
+    byte i, c, h, w, y, n, out;
     bit aged;
 
     do
@@ -632,6 +736,9 @@ proctype controller()
             :: total = 0
             :: total = 1
             :: total = 2
+#if TMAX >= 3
+            :: total = 3
+#endif
             :: closed = 1                               /* caplimit_close */
 #ifdef SWITCH
             :: policy = FIFO

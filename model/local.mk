@@ -7,6 +7,7 @@
 #   make check-model-bugs  seeds each known bug (-DBUG=n ...) and fails
 #                          unless spin finds a counterexample for every one
 # MODEL_FLAGS adds -D options to every run (e.g. -DNCTL=3).
+# The -DNMAX configurations are R23's weighted requests (FIFO policy).
 EXTRA_DIST += model/caplimit.pml
 
 MODEL_FLAGS =
@@ -21,7 +22,11 @@ MODEL_CONFIGS = \
 	-DFIFO_ONLY,-DNT=2,-DROUNDS=2 \
 	-DPOLICY0=1,-DWAKE_BATCH=1 \
 	-DSWITCH,-DWAKE_BATCH=1,-DNT=2,-DROUNDS=2 \
-	-DOBJECT_RELEASE,-DFIFO_ONLY
+	-DOBJECT_RELEASE,-DFIFO_ONLY \
+	-DNMAX=2,-DNCTL=1 \
+	-DNMAX=2,-DNT=2,-DROUNDS=2 \
+	-DNMAX=3,-DTMAX=3,-DNT=2,-DROUNDS=2 \
+	-DNMAX=2,-DNCTL=1,-DOBJECT_RELEASE
 MODEL_BUGS = \
 	-DBUG=1,-DFIFO_ONLY \
 	-DBUG=2,-DFIFO_ONLY \
@@ -32,7 +37,10 @@ MODEL_BUGS = \
 	-DBUG=6,-DPOLICY0=1 \
 	-DBUG=7,-DFIFO_ONLY \
 	-DBUG=8,-DFIFO_ONLY \
-	-DBUG=9,-DPOLICY0=1
+	-DBUG=9,-DPOLICY0=1 \
+	-DBUG=10,-DNMAX=2,-DNCTL=1 \
+	-DBUG=11,-DNMAX=2,-DNT=2,-DROUNDS=2 \
+	-DBUG=12,-DNMAX=2,-DNCTL=1
 
 # The shell sets want ("pass" or "fail": what each run must give) and
 # configs before it expands this.

@@ -20,10 +20,15 @@ errors_of() {
     case $1 in
     caplimit_create)                      echo "EINVAL ENOMEM" ;;
     caplimit_destroy)                     echo "EINVAL EBUSY" ;;
-    caplimit_acquire|caplimit_acquire_on_behalf_of|CAPLIMIT_WITH) echo "$acq" ;;
-    caplimit_acquire_nowait|caplimit_acquire_on_behalf_of_nowait) echo "$acq EWOULDBLOCK" ;;
-    caplimit_acquire_until|caplimit_acquire_on_behalf_of_until)   echo "$acq ETIMEDOUT" ;;
-    caplimit_release|caplimit_release_on_behalf_of) echo "EINVAL EPERM" ;;
+    caplimit_acquire|caplimit_acquire_on_behalf_of|caplimit_acquire_tokens|\
+    CAPLIMIT_WITH|CAPLIMIT_WITH_TOKENS)   echo "$acq" ;;
+    caplimit_acquire_nowait|caplimit_acquire_on_behalf_of_nowait|\
+    caplimit_acquire_tokens_nowait)       echo "$acq EWOULDBLOCK" ;;
+    caplimit_acquire_until|caplimit_acquire_on_behalf_of_until|\
+    caplimit_acquire_tokens_until)        echo "$acq ETIMEDOUT" ;;
+    caplimit_release|caplimit_release_on_behalf_of|caplimit_release_tokens)
+                                          echo "EINVAL EPERM" ;;
+    caplimit_drain)                       echo "EINVAL ETIMEDOUT ENOMEM" ;;
     caplimit_set_total_tokens|caplimit_close|caplimit_set_policy|caplimit_counters)
                                           echo "EINVAL" ;;
     caplimit_statistics)                  echo "EINVAL ENOMEM" ;;
@@ -31,7 +36,9 @@ errors_of() {
     caplimit_get_policy)                  echo "EINVAL" ;;
     caplimit_total_tokens|caplimit_borrowed_tokens|caplimit_available_tokens|\
     caplimit_threads_waiting|caplimit_statistics_destroy|caplimit_format|\
-    caplimit_is_closed|caplimit_holds|caplimit_holds_on_behalf_of) echo "" ;;
+    caplimit_is_closed|caplimit_holds|caplimit_holds_on_behalf_of|\
+    caplimit_version|CAPLIMIT_VERSION_MAJOR|CAPLIMIT_VERSION_MINOR|\
+    CAPLIMIT_VERSION_PATCH|CAPLIMIT_VERSION_HEX) echo "" ;;
     *) echo "UNKNOWN" ;;
     esac
 }
@@ -63,7 +70,7 @@ fi
 
 # Public macros of the header that take arguments or name constants (a
 # trailing underscore marks a private helper of a macro).
-macros=$(sed -n 's/^#define \(CAPLIMIT_[A-Z][A-Z_]*\).*/\1/p' "$srcdir/include/caplimit.h" \
+macros=$(sed -n 's/^#define \(CAPLIMIT_[A-Z][A-Z0-9_]*\).*/\1/p' "$srcdir/include/caplimit.h" \
          | grep -v -e '^CAPLIMIT_H$' -e '^CAPLIMIT_API$' -e '_$' | sort -u)
 
 fail=0
