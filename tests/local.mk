@@ -3,6 +3,7 @@
 #   tests/core.mk     R1..R16, CAPLIMIT_WITH, the Trio/AnyIO scenarios, ENOMEM
 #   tests/more.mk     R17..R22 (policy, close, counters, holds, reentrant, exit)
 #   tests/reliability.mk  stress, valgrind and sanitizer targets
+#   tests/weighted.mk R23 weighted holds, R29 drain
 if HAVE_CHECK
 noinst_LTLIBRARIES += tests/libharness.la
 tests_libharness_la_SOURCES = tests/harness.c tests/harness.h
@@ -22,3 +23,4 @@ include $(srcdir)/tests/core.mk
 include $(srcdir)/tests/more.mk
 include $(srcdir)/tests/reliability.mk
 include $(srcdir)/tests/regress.mk
+include $(srcdir)/tests/weighted.mk
