@@ -1293,6 +1293,71 @@ START_TEST(test_R23_R17_oversize_age_does_not_count)
 }
 END_TEST
 
+/* R17 with R23 and a fall: the young head is woken for 3 free tokens (it
+ * is held off in a signal handler, so it cannot take them yet); then the
+ * total falls below its 3, and the request for 1 behind it now fits the
+ * free token (R23: a fall runs R5, and R17: when tokens are free, enough
+ * waiters are woken to take them).  The test watches without taking the
+ * limiter's lock, since any call would settle the queue itself. */
+START_TEST(test_R23_R17_fall_under_a_woken_head_wakes_the_next)
+{
+    caplimit_t *lim = harness_make(4);
+    struct harness_waiter h, j;
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
+    ck_assert_int_eq(caplimit_acquire_tokens(lim, &objs[0], 4), 0);
+    queue_tokens(&h, lim, HARNESS_PLAIN, NULL, 3, 0, 1);
+    queue_tokens(&j, lim, HARNESS_OBJ, &objs[1], 1, 1, 2);
+    harness_stall(h.thread);
+    ck_assert_int_eq(caplimit_release_tokens(lim, &objs[0], 3), 0);   /* wakes h */
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);         /* h oversize */
+    /* j fits the one free token: it must be granted, h still held off */
+    POLL_UNTIL(harness_waiter_rc(&j) == 0);
+    harness_unstall();
+    harness_waiter_go(&j);
+    POLL_UNTIL(LOAD(&j.done));
+    ck_assert_int_eq(harness_waiter_rc(&h), HARNESS_RC_PENDING);
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 4), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
+    ck_assert_int_eq(harness_waiter_join(&h), 0);
+    ck_assert_int_eq(harness_waiter_join(&j), 0);
+    harness_assert_counts(lim, 0, 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+/* The same once the held-off head has run: it finds its request oversize
+ * and goes back to sleep; the one behind must not be left asleep beside
+ * the free token. */
+START_TEST(test_R23_R17_woken_head_turned_oversize_passes_on)
+{
+    caplimit_t *lim = harness_make(4);
+    struct harness_waiter h, j;
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
+    ck_assert_int_eq(caplimit_acquire_tokens(lim, &objs[0], 4), 0);
+    queue_tokens(&h, lim, HARNESS_PLAIN, NULL, 3, 0, 1);
+    queue_tokens(&j, lim, HARNESS_OBJ, &objs[1], 1, 1, 2);
+    harness_stall(h.thread);
+    ck_assert_int_eq(caplimit_release_tokens(lim, &objs[0], 3), 0);
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
+    harness_unstall();
+    /* h runs, finds 3 > 2, sleeps again: then j must get the token */
+    POLL_UNTIL(harness_thread_sleeping(LOAD(&h.tid)) || harness_waiter_rc(&j) == 0);
+    POLL_UNTIL(harness_waiter_rc(&j) == 0);
+    ck_assert_int_eq(harness_waiter_rc(&h), HARNESS_RC_PENDING);
+    harness_waiter_go(&j);
+    ck_assert_int_eq(harness_waiter_join(&j), 0);
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 4), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
+    ck_assert_int_eq(harness_waiter_join(&h), 0);
+    harness_assert_counts(lim, 0, 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 /* ---- CAPLIMIT_WITH_TOKENS ----------------------------------------------- */
 
 static int with_tokens_return(caplimit_t *lim, const void *b)
@@ -1668,6 +1733,8 @@ int main(void)
     tcase_add_test(tc, test_R23_R19_counters_for_weighted);
     tcase_add_test(tc, test_R23_R17_newcomer_takes_n_while_head_young);
     tcase_add_test(tc, test_R23_R17_oversize_age_does_not_count);
+    tcase_add_test(tc, test_R23_R17_fall_under_a_woken_head_wakes_the_next);
+    tcase_add_test(tc, test_R23_R17_woken_head_turned_oversize_passes_on);
     tcase_add_test(tc, test_R23_with_tokens_gives_back_what_remains);
     tcase_add_test(tc, test_R23_with_tokens_errors_skip_the_block);
     tcase_add_test(tc, test_R23_with_tokens_nests_under_R21);
