@@ -244,6 +244,48 @@ START_TEST(test_R29_waits_for_close_woken_waiters)
 }
 END_TEST
 
+/* The last one out may be a waiter ended by pthread_cancel (R7) or a
+ * holder whose thread ends (R22): the drainer is woken either way. */
+static void *hold_then_wait_for_cancel(void *arg)
+{
+    caplimit_t *lim = arg;
+
+    WORKER_CHECK(caplimit_acquire_tokens(lim, NULL, 2) == 0);
+    for (;;)
+        pthread_testcancel();
+    return NULL;
+}
+
+START_TEST(test_R29_woken_by_a_cancelled_waiter_or_a_thread_exit)
+{
+    caplimit_t *lim = harness_make(0);
+    struct harness_waiter w;
+    struct drainer d;
+    pthread_t t;
+
+    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, 0);
+    w.n = 3;
+    harness_waiter_queue(&w, 1);
+    drainer_start(&d, lim, CLOCK_MONOTONIC, -1);
+    drainer_poll_asleep(&d);
+    ck_assert_int_eq(pthread_cancel(w.thread), 0);
+    ck_assert_int_eq(harness_waiter_join(&w), HARNESS_RC_CANCELLED);
+    ck_assert_int_eq(drainer_join(&d), 0);
+
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
+    harness_spawn(&t, hold_then_wait_for_cancel, lim);
+    POLL_UNTIL(caplimit_borrowed_tokens(lim) == 2);
+    drainer_start(&d, lim, CLOCK_REALTIME, -1);
+    drainer_poll_asleep(&d);
+    ck_assert_int_eq(pthread_cancel(t), 0);
+    harness_join_cancelled(t);
+    ck_assert_int_eq(drainer_join(&d), 0);
+    ck_assert_uint_eq(harness_counters(lim).abandoned, 2);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 START_TEST(test_R29_times_out_on_both_clocks)
 {
     caplimit_t *lim = harness_make(1);
@@ -432,6 +474,7 @@ int main(void)
     tcase_add_test(tc, test_R29_waits_for_holders);
     tcase_add_test(tc, test_R29_waits_for_waiters_to_leave);
     tcase_add_test(tc, test_R29_waits_for_close_woken_waiters);
+    harness_add_cancel_test(tc, test_R29_woken_by_a_cancelled_waiter_or_a_thread_exit);
     tcase_add_test(tc, test_R29_times_out_on_both_clocks);
     tcase_add_test(tc, test_R29_cancel_pending_on_entry);
     harness_add_cancel_test(tc, test_R29_cancel_while_draining_leaves_no_trace);
