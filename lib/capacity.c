@@ -14,10 +14,8 @@ int caplimit_set_total_tokens(caplimit_t *lim, size_t total_tokens)
     if (lim == NULL)
         return EINVAL;
     cl_lock(lim);
-    lim->st->total = total_tokens;
-    cl_dispatch(lim);                /* R23: a fall too may let some fit */
-    cl_unlock(lim);
-    return 0;
+    cl_set_total(lim, total_tokens);
+    return cl_unlock(lim);
 }
 
 size_t caplimit_total_tokens(const caplimit_t *lim)

@@ -307,6 +307,8 @@ CL_HIDDEN int cl_release(caplimit_t *lim, struct cl_key key, enum cl_give_back h
                          size_t n);
 /* Under the lock: grants or wakes waiters while tokens are free (R5, R17). */
 CL_HIDDEN void cl_dispatch(caplimit_t *lim);
+/* Under the lock: R8, R23, a new total and the hand-off it allows. */
+CL_HIDDEN void cl_set_total(caplimit_t *lim, size_t total);
 /* Under the lock: R18, every waiter leaves the queue with ECANCELED. */
 CL_HIDDEN void cl_close_queue(caplimit_t *lim);
 /* R29: waits until the limiter is idle; unlocks. */

@@ -295,6 +295,20 @@ void cl_dispatch(caplimit_t *lim)
         hand_off(lim);
 }
 
+/* R8, R23: a new total.  A woken waiter that no longer fits it gives up
+ * its claim on the free tokens (R17), then R5 runs in either direction. */
+void cl_set_total(caplimit_t *lim, size_t total)
+{
+    uint32_t i, n;
+
+    lim->st->total = total;
+    for (n = 0, i = lim->st->head; lim->st->tokens_woken != 0 && i != CL_NIL
+         && n < lim->wcap; n++, i = W(i)->next)
+        if (W(i)->state == CL_WOKEN && oversize(lim, W(i)))
+            wait_set_state(lim, i, CL_WAITING);
+    cl_dispatch(lim);
+}
+
 /* R4, relaxed by R17 while the head is young (R23: n must fit). */
 static int can_take_now(caplimit_t *lim, size_t n)
 {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static pthread_mutex_t failures_lock = PTHREAD_MUTEX_INITIALIZER;
 static int failures;
@@ -192,6 +194,25 @@ int harness_release_variant(caplimit_t *lim, enum harness_variant v, const void 
                                      : caplimit_release(lim);
 }
 
+int harness_acquire_tokens_at(caplimit_t *lim, enum harness_variant v, const void *obj,
+                              size_t n, clockid_t clk, const struct timespec *abstime)
+{
+    const void *b = harness_variant_is_obj(v) ? obj : NULL;
+
+    switch (v) {
+    case HARNESS_PLAIN:
+    case HARNESS_OBJ:
+        return caplimit_acquire_tokens(lim, b, n);
+    case HARNESS_NOWAIT:
+    case HARNESS_OBJ_NOWAIT:
+        return caplimit_acquire_tokens_nowait(lim, b, n);
+    case HARNESS_UNTIL:
+    case HARNESS_OBJ_UNTIL:
+        return caplimit_acquire_tokens_until(lim, b, n, clk, abstime);
+    }
+    return -1;
+}
+
 /* ---- Waiters ----------------------------------------------------------- */
 
 static unsigned long grant_seq;
@@ -207,9 +228,13 @@ static void *waiter_main(void *arg)
     struct timespec t = w->abstime;
     int rc;
 
+    STORE(&w->tid, (int)syscall(SYS_gettid));
     if (t.tv_sec == 0 && t.tv_nsec == 0)
         t = harness_deadline_on(w->clock, w->until_ms);
-    rc = harness_acquire_at(w->lim, w->v, w->obj, w->clock, &t);
+    if (w->n != 0)
+        rc = harness_acquire_tokens_at(w->lim, w->v, w->obj, w->n, w->clock, &t);
+    else
+        rc = harness_acquire_at(w->lim, w->v, w->obj, w->clock, &t);
     if (rc == 0)
         w->seq = harness_grant_seq();
     STORE(&w->rc, rc);
@@ -289,6 +314,29 @@ int harness_waiter_finish(struct harness_waiter *w)
     return harness_waiter_join(w);
 }
 
+int harness_thread_sleeping(int tid)
+{
+    char path[64], buf[256], *p;
+    FILE *f;
+    size_t len;
+
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* "tid (comm) S ...": comm may hold spaces and parentheses */
+    p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' && p[2] == 'S';
+}
+
+void harness_waiter_poll_asleep(struct harness_waiter *w)
+{
+    POLL_UNTIL(LOAD(&w->tid) != 0);
+    POLL_UNTIL(harness_thread_sleeping(LOAD(&w->tid)));
+}
+
 /* ---- Observable state -------------------------------------------------- */
 
 static int borrower_cmp(const void *a, const void *b)
@@ -332,7 +380,9 @@ void harness_assert_unchanged(caplimit_t *lim, struct harness_state *before)
     for (i = 0; i < now.st.nborrowers; i++) {
         ck_assert_int_eq(borrower_cmp(&now.st.borrowers[i], &before->st.borrowers[i]), 0);
         ck_assert_uint_eq(now.st.borrowers[i].level, before->st.borrowers[i].level);
+        ck_assert_uint_eq(now.st.borrowers[i].tokens, before->st.borrowers[i].tokens);
     }
+    ck_assert_uint_eq(now.st.tokens_waiting, before->st.tokens_waiting);
     ck_assert_msg(memcmp(&now.counters, &before->counters, sizeof now.counters) == 0,
                   "counters changed");
     harness_snap_free(&now);

@@ -135,6 +135,11 @@ int harness_acquire_at(caplimit_t *lim, enum harness_variant v, const void *obj,
 int harness_acquire_variant(caplimit_t *lim, enum harness_variant v,
                             const void *obj, long until_ms);
 int harness_release_variant(caplimit_t *lim, enum harness_variant v, const void *obj);
+/* R23: the weighted form of variant v, n tokens as one hold: the thread
+ * variants pass a NULL borrower to caplimit_acquire_tokens*, the
+ * HARNESS_OBJ* ones obj. */
+int harness_acquire_tokens_at(caplimit_t *lim, enum harness_variant v, const void *obj,
+                              size_t n, clockid_t clk, const struct timespec *abstime);
 
 /* ---- Waiters ----------------------------------------------------------- */
 
@@ -150,6 +155,7 @@ struct harness_waiter {
     caplimit_t *lim;
     enum harness_variant v;
     const void *obj;                 /* the borrower of the HARNESS_OBJ* variants */
+    size_t n;                        /* R23: 0, the one-token API; else n tokens */
     int hold;
     clockid_t clock;                 /* the *_UNTIL variants': the variant's */
     long until_ms;                   /* deadline from the call: ten minutes */
@@ -161,6 +167,7 @@ struct harness_waiter {
     int go;
     int done;                        /* the thread has finished its work */
     unsigned long seq;               /* harness_grant_seq() at the grant */
+    int tid;                         /* its kernel thread id, once it runs */
 };
 
 void harness_waiter_init(struct harness_waiter *w, caplimit_t *lim,
@@ -183,6 +190,13 @@ int harness_waiter_join(struct harness_waiter *w);
 int harness_waiter_finish(struct harness_waiter *w);
 /* A process-wide counter that granted waiters take a number from. */
 unsigned long harness_grant_seq(void);
+
+/* 1 when the kernel reports the thread tid of this process asleep (state
+ * S: blocked in a futex wait, for one), for polling that a thread has
+ * gone to sleep inside a call; 0 otherwise, or when it cannot tell. */
+int harness_thread_sleeping(int tid);
+/* Polls until w's thread has started and sleeps. */
+void harness_waiter_poll_asleep(struct harness_waiter *w);
 
 /* ---- Observable state -------------------------------------------------- */
 

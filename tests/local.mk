@@ -4,6 +4,7 @@
 #   tests/more.mk     R17..R22 (policy, close, counters, holds, reentrant, exit)
 #   tests/reliability.mk  stress, valgrind and sanitizer targets
 #   tests/shared.mk   R24..R29 across processes (shared limiters)
+#   tests/weighted.mk R23 weighted holds, R29 drain
 if HAVE_CHECK
 noinst_LTLIBRARIES += tests/libharness.la
 tests_libharness_la_SOURCES = tests/harness.c tests/harness.h
@@ -25,3 +26,4 @@ include $(srcdir)/tests/reliability.mk
 include $(srcdir)/tests/regress.mk
 include $(srcdir)/tests/layout.mk
 include $(srcdir)/tests/shared.mk
+include $(srcdir)/tests/weighted.mk
