@@ -634,6 +634,8 @@ int caplimit_unlink(const char *name)
         return rc;
     rc = shm_unlink(name) == 0 ? 0 : errno;
     errno = saved;
+    if (rc == EPERM)
+        return EACCES;               /* another user's name in sticky /dev/shm */
     return rc == ENOENT || rc == EACCES || rc == ENAMETOOLONG || rc == 0 ? rc : EINVAL;
 }
 
