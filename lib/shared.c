@@ -88,7 +88,6 @@ struct cl_shared {
     int fd;
     dev_t dev;
     ino_t ino;
-    pid_t pid;                       /* the process that registered */
     uint32_t proc;                   /* its slot + 1, 0 until registered */
     size_t handles;
     struct cl_shared *next;
@@ -160,7 +159,6 @@ static int register_process(caplimit_t *lim)
         seg->procs[p].pid = getpid();
         seg->procs[p].in_use = 1;
         m->proc = p + 1;
-        m->pid = getpid();
         return 0;
     }
     return ENOSPC;
@@ -236,8 +234,9 @@ int cl_shared_lock(caplimit_t *lim)
             lim->corrupt = 1;
         }
     }
-    if (CL_UNLIKELY(m->pid != getpid() || m->proc == 0))
-        register_process(lim);       /* after fork; no room leaves proc 0 */
+    /* a child made by fork starts with proc 0 (after_fork_in_child) */
+    if (CL_UNLIKELY(m->proc == 0))
+        register_process(lim);       /* no room leaves it 0: ENOSPC */
     lim->proc = m->proc;
     return 0;
 }
@@ -508,7 +507,6 @@ static int attach(int fd, int made, size_t total, struct cl_shared **out)
     m->fd = fd;
     m->dev = st.st_dev;
     m->ino = st.st_ino;
-    m->pid = getpid();
     if ((rc = map_object(fd, made, total, &m->seg)) != 0) {
         cl_free(m);
         return rc;

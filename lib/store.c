@@ -104,8 +104,10 @@ int cl_store_reserve(caplimit_t *lim, int waiter)
     int rc = 0;
 
     if (CL_UNLIKELY(lim->shared != NULL)) {
-        /* R28: a segment does not grow */
-        if (s->free_entry == CL_NIL || (waiter && s->free_waiter == CL_NIL))
+        /* R28: a segment does not grow; a process that found no process
+         * slot (proc 0) has no room at all */
+        if (lim->proc == 0 || s->free_entry == CL_NIL
+            || (waiter && s->free_waiter == CL_NIL))
             return ENOSPC;
         return 0;
     }
