@@ -91,9 +91,11 @@ int caplimit_get_policy(const caplimit_t *lim, enum caplimit_policy *policy,
     if (lim == NULL)
         return EINVAL;
     cl_lock(lim);
-    if (policy != NULL)
+    if (lim->st->policy > CAPLIMIT_POLICY_THROUGHPUT)
+        ((caplimit_t *)lim)->corrupt = 1;    /* R27: a scribbled segment */
+    else if (policy != NULL)
         *policy = (enum caplimit_policy)lim->st->policy;
-    if (bypass_ns != NULL)
+    if (bypass_ns != NULL && !lim->corrupt)
         *bypass_ns = lim->st->bypass_ns;
     return cl_unlock(lim);
 }
