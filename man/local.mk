@@ -35,6 +35,8 @@ dist_man_MANS += \
 	man/caplimit_holds.3 \
 	man/caplimit_holds_on_behalf_of.3 \
 	man/caplimit_is_closed.3 \
+	man/caplimit_is_shared.3 \
+	man/caplimit_open.3 \
 	man/caplimit_release.3 \
 	man/caplimit_release_on_behalf_of.3 \
 	man/caplimit_release_tokens.3 \
@@ -45,6 +47,7 @@ dist_man_MANS += \
 	man/caplimit_statistics_destroy.3 \
 	man/caplimit_threads_waiting.3 \
 	man/caplimit_total_tokens.3 \
+	man/caplimit_unlink.3 \
 	man/caplimit_version.3
 
 CL_MAN_TESTS = tests/man/lint.sh tests/man/coverage.sh tests/man/examples.sh
