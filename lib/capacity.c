@@ -81,8 +81,7 @@ int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
     lim->st->policy = (unsigned char)policy;
     lim->st->bypass_ns = bypass_ns != 0 ? bypass_ns : CL_DEFAULT_BYPASS_NS;
     cl_dispatch(lim);
-    cl_unlock(lim);
-    return 0;
+    return cl_unlock(lim);
 }
 
 int caplimit_get_policy(const caplimit_t *lim, enum caplimit_policy *policy,
@@ -111,6 +110,5 @@ int caplimit_set_reentrant(caplimit_t *lim, int on)
         rc = EBUSY;
     else
         lim->st->reentrant = on != 0;
-    cl_unlock(lim);
-    return rc;
+    return cl_unlock(lim) != 0 ? EPROTO : rc;
 }

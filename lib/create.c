@@ -51,7 +51,7 @@ int caplimit_destroy(caplimit_t *lim)
         return cl_shared_destroy(lim);
     cl_lock(lim);
     busy = cl_busy(lim);
-    cl_unlock(lim);
+    cl_unlock(lim);                  /* private: never EPROTO */
     if (busy)
         return EBUSY;
     free_limiter(lim, 1);

@@ -77,11 +77,15 @@ void caplimit_statistics_destroy(struct caplimit_statistics *st)
 
 int caplimit_counters(const caplimit_t *lim, struct caplimit_counters *out)
 {
+    struct caplimit_counters c;
+
     if (lim == NULL || out == NULL)
         return EINVAL;
     cl_lock(lim);
-    *out = lim->st->counters;
-    cl_unlock(lim);
+    c = lim->st->counters;
+    if (cl_unlock(lim) != 0)
+        return EPROTO;               /* R27: *out stays as it was */
+    *out = c;
     return 0;
 }
 

@@ -259,8 +259,10 @@ CL_HIDDEN void cl_borrowers_clear(caplimit_t *lim);
 
 /* ---- The store (store.c, shared.c) ------------------------------------- */
 
-/* Room for one more borrower and one more waiter: ENOMEM (private, R15)
- * or ENOSPC (shared, R28) leaves everything as it was. */
+/* Room for one more borrower, and with waiter for one more waiter (or,
+ * with CL_RESERVE_WAITER, for a waiter only: a drainer): ENOMEM (private,
+ * R15) or ENOSPC (shared, R28) leaves everything as it was. */
+#define CL_RESERVE_WAITER 2
 CL_HIDDEN int cl_store_reserve(caplimit_t *lim, int waiter);
 CL_HIDDEN void cl_store_free(caplimit_t *lim);
 CL_HIDDEN int cl_store_init(caplimit_t *lim);

@@ -683,7 +683,8 @@ int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
 
     if (is_idle(lim))
         return cl_unlock(lim);
-    if ((rc = cl_store_reserve(lim, 1)) != 0 || (rc = new_waiter(lim, &ctx.w)) != 0) {
+    if ((rc = cl_store_reserve(lim, CL_RESERVE_WAITER)) != 0
+        || (rc = new_waiter(lim, &ctx.w)) != 0) {
         cl_unlock(lim);
         return rc;
     }

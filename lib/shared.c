@@ -452,7 +452,7 @@ static int open_object(const char *name, int oflag, mode_t mode, int *made)
             return -errno;
         /* unlinked between the two calls: try again */
     }
-    return -EAGAIN;
+    return -ENOENT;                  /* made and unlinked again each time */
 }
 
 /* The object open as fd, mapped and checked; a segment in the making is
@@ -463,8 +463,11 @@ static int map_object(int fd, int made, size_t total, struct cl_segment **out)
     int rc, tries;
 
     for (tries = 0; tries < 1000; tries++) {
-        if (byte_lock(fd, F_OFD_SETLKW, F_WRLCK, CL_LOCK_INIT) != 0)
-            return errno == EINTR ? EAGAIN : errno;
+        if (byte_lock(fd, F_OFD_SETLKW, F_WRLCK, CL_LOCK_INIT) != 0) {
+            if (errno == EINTR)
+                continue;            /* a signal handler ran: no EINTR (R13) */
+            return errno;
+        }
         rc = map_segment(fd, made, total, out);
         byte_lock(fd, F_OFD_SETLK, F_UNLCK, CL_LOCK_INIT);
         if (rc != EAGAIN)
@@ -580,7 +583,7 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
                   size_t total_tokens)
 {
     caplimit_t *lim;
-    int saved = errno, rc;
+    int saved = errno, rc, state;
 
     if (out == NULL)
         return EINVAL;
@@ -594,9 +597,13 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
         return ENOMEM;
     }
     memset(lim, 0, sizeof *lim);
+    /* shm_open, fcntl(F_OFD_SETLKW) and nanosleep are cancellation points;
+     * caplimit_open is not one (R7) */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
     pthread_mutex_lock(&cl_maps_lock);
     rc = open_handle(lim, name, oflag, mode, total_tokens);
     pthread_mutex_unlock(&cl_maps_lock);
+    pthread_setcancelstate(state, NULL);
     if (rc != 0)
         cl_free(lim);
     else
@@ -608,19 +615,24 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
 int cl_shared_destroy(caplimit_t *lim)
 {
     struct cl_shared *m = lim->shared;
-    int busy;
 
+    int busy, state;
+
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);  /* close(2) is one */
     pthread_mutex_lock(&cl_maps_lock);
     cl_lock(lim);
     busy = cl_busy(lim);
     if (!busy && m->handles == 1)
         unregister_process(m);
+    /* a scribbled segment found here is repaired for the others; the
+     * handle goes all the same */
     cl_unlock(lim);
     if (!busy) {
         detach(m);
         cl_free(lim);
     }
     pthread_mutex_unlock(&cl_maps_lock);
+    pthread_setcancelstate(state, NULL);
     return busy ? EBUSY : 0;
 }
 

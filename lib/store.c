@@ -106,12 +106,12 @@ int cl_store_reserve(caplimit_t *lim, int waiter)
     if (CL_UNLIKELY(lim->shared != NULL)) {
         /* R28: a segment does not grow; a process that found no process
          * slot (proc 0) has no room at all */
-        if (lim->proc == 0 || s->free_entry == CL_NIL
+        if (lim->proc == 0 || (waiter != CL_RESERVE_WAITER && s->free_entry == CL_NIL)
             || (waiter && s->free_waiter == CL_NIL))
             return ENOSPC;
         return 0;
     }
-    if (CL_UNLIKELY(s->free_entry == CL_NIL))
+    if (CL_UNLIKELY(s->free_entry == CL_NIL && waiter != CL_RESERVE_WAITER))
         rc = grow_entries(lim);
     /* the index stays at most half full, so probes stay short */
     if (CL_UNLIKELY(rc == 0 && 2 * (s->nentries + 1) > (size_t)lim->imask + 1))

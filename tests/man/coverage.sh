@@ -33,11 +33,10 @@ errors_of() {
     caplimit_release|caplimit_release_on_behalf_of|caplimit_release_tokens)
                                           echo "EINVAL EPERM EPROTO" ;;
     caplimit_drain)                       echo "EINVAL ETIMEDOUT ENOMEM EPROTO ENOSPC" ;;
-    caplimit_set_total_tokens|caplimit_close|caplimit_get_policy)
-                                          echo "EINVAL EPROTO" ;;
-    caplimit_set_policy|caplimit_counters) echo "EINVAL" ;;
+    caplimit_set_total_tokens|caplimit_close|caplimit_get_policy|\
+    caplimit_set_policy|caplimit_counters) echo "EINVAL EPROTO" ;;
     caplimit_statistics)                  echo "EINVAL ENOMEM EPROTO" ;;
-    caplimit_set_reentrant)               echo "EINVAL EBUSY" ;;
+    caplimit_set_reentrant)               echo "EINVAL EBUSY EPROTO" ;;
     caplimit_total_tokens|caplimit_borrowed_tokens|caplimit_available_tokens|\
     caplimit_threads_waiting|caplimit_statistics_destroy|caplimit_format|\
     caplimit_is_closed|caplimit_holds|caplimit_holds_on_behalf_of|\
