@@ -76,7 +76,7 @@ static struct timespec monotonic_target(const struct timespec *now, clockid_t cl
 }
 #endif
 
-int cl_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
+CL_UNWOUND_BY_CANCEL int cl_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
                       const struct timespec *abstime)
 {
     struct timespec now;

@@ -320,7 +320,7 @@ static int passed(clockid_t clock, const struct timespec *abstime)
         || (now.tv_sec == abstime->tv_sec && now.tv_nsec >= abstime->tv_nsec);
 }
 
-int cl_shared_sleep(caplimit_t *lim, uint32_t w, clockid_t clock,
+CL_UNWOUND_BY_CANCEL int cl_shared_sleep(caplimit_t *lim, uint32_t w, clockid_t clock,
                     const struct timespec *abstime, int *locked)
 {
     uint32_t *word = &cl_waiter_at(lim, w)->futex;
