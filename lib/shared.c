@@ -582,7 +582,7 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
                   size_t total_tokens)
 {
     caplimit_t *lim;
-    int saved = errno, rc;
+    int saved = errno, rc, cancel;
 
     if (out == NULL)
         return EINVAL;
@@ -596,9 +596,13 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
         return ENOMEM;
     }
     memset(lim, 0, sizeof *lim);
+    /* R7: no cancellation point; shm_open and fcntl(F_OFD_SETLKW) are,
+     * and a cancel there would leave cl_maps_lock held for ever */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&cl_maps_lock);
     rc = open_handle(lim, name, oflag, mode, total_tokens);
     pthread_mutex_unlock(&cl_maps_lock);
+    pthread_setcancelstate(cancel, NULL);
     if (rc != 0)
         cl_free(lim);
     else
@@ -610,8 +614,10 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
 int cl_shared_destroy(caplimit_t *lim)
 {
     struct cl_shared *m = lim->shared;
-    int busy;
+    int busy, cancel;
 
+    /* R7: close(2) in detach is a cancellation point; see caplimit_open */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&cl_maps_lock);
     cl_lock(lim);
     busy = cl_busy(lim);
@@ -623,6 +629,7 @@ int cl_shared_destroy(caplimit_t *lim)
         cl_free(lim);
     }
     pthread_mutex_unlock(&cl_maps_lock);
+    pthread_setcancelstate(cancel, NULL);
     return busy ? EBUSY : 0;
 }
 
