@@ -1025,5 +1025,7 @@ void cl_rebuild(caplimit_t *lim)
         s->bypass_ns = CL_DEFAULT_BYPASS_NS;
     s->closed = s->closed != 0;
     s->reentrant = s->reentrant != 0;
+    if (s->closed)
+        cl_close_queue(lim);         /* a close cut short: finish it (R18) */
     cl_dispatch(lim);
 }
