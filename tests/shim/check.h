@@ -111,6 +111,7 @@ static inline void ck_shim_fail(const char *file, int line, const char *fmt, ...
 #define ck_assert_ptr_eq(X, Y) CK_SHIM_CMP(const void *, "%p", X, ==, Y)
 #define ck_assert_ptr_ne(X, Y) CK_SHIM_CMP(const void *, "%p", X, !=, Y)
 #define ck_assert_ptr_nonnull(X) ck_assert_ptr_ne(X, NULL)
+#define ck_assert_ptr_null(X) ck_assert_ptr_eq(X, NULL)
 #define ck_assert_str_eq(X, Y)                                                 \
     do {                                                                       \
         const char *ck_x_ = (X), *ck_y_ = (Y);                                 \
