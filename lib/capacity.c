@@ -92,7 +92,9 @@ int caplimit_get_policy(const caplimit_t *lim, enum caplimit_policy *policy,
         return EINVAL;
     cl_lock(lim);
     if (policy != NULL)
-        *policy = (enum caplimit_policy)lim->st->policy;
+        /* R27: the policy the protocol acts on, whatever the byte says */
+        *policy = lim->st->policy == CAPLIMIT_POLICY_THROUGHPUT ? CAPLIMIT_POLICY_THROUGHPUT
+                                                                : CAPLIMIT_POLICY_FIFO;
     if (bypass_ns != NULL)
         *bypass_ns = lim->st->bypass_ns;
     return cl_unlock(lim);

@@ -74,7 +74,7 @@ int caplimit_is_closed(const caplimit_t *lim)
     if (lim == NULL)
         return 0;
     cl_lock(lim);
-    closed = lim->st->closed;
+    closed = lim->st->closed != 0;   /* R27: a byte of the segment */
     cl_unlock(lim);
     return closed;
 }

@@ -122,6 +122,12 @@ static void every_call(caplimit_t *lim, const struct fuzz *f, unsigned *seed)
     BOOL_OK(caplimit_holds(lim));
     BOOL_OK(caplimit_holds_on_behalf_of(lim, &sh_objs[0]));
     BOOL_OK(caplimit_is_closed(lim));
+    {
+        enum caplimit_policy p = CAPLIMIT_POLICY_FIFO;
+        int prc = caplimit_get_policy(lim, &p, NULL);
+        CHILD_CHECK(prc == 0 || prc == EPROTO);
+        CHILD_CHECK(p == CAPLIMIT_POLICY_FIFO || p == CAPLIMIT_POLICY_THROUGHPUT);
+    }
     BOOL_OK(caplimit_is_shared(lim));
     RC_OK(caplimit_acquire_nowait(lim));
     RC_OK(caplimit_acquire_on_behalf_of_nowait(lim, &sh_objs[1]));

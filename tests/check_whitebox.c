@@ -133,6 +133,29 @@ START_TEST(test_R18_R26_close_cut_short_by_a_death_closes_out_the_waiters)
 }
 END_TEST
 
+/* R27: a byte of the segment scribbled on never reaches the caller as
+ * a value outside the function's range: is_closed answers 0 or 1, and
+ * get_policy a policy (the one the protocol acts on: only THROUGHPUT
+ * barges, R17). */
+START_TEST(test_R27_scribbled_flags_answer_values_in_range)
+{
+    caplimit_t *lim = NULL;
+    enum caplimit_policy p = CAPLIMIT_POLICY_THROUGHPUT;
+    char name[64];
+
+    snprintf(name, sizeof name, "/caplimit-wb-flags-%ld", (long)getpid());
+    (void)caplimit_unlink(name);
+    ck_assert_int_eq(caplimit_open(&lim, name, O_CREAT | O_EXCL, 0600, 1), 0);
+    ck_assert_int_eq(caplimit_unlink(name), 0);
+    lim->st->closed = 0xff;
+    lim->st->policy = 0x7f;
+    ck_assert_int_eq(caplimit_is_closed(lim), 1);
+    ck_assert_int_eq(caplimit_get_policy(lim, &p, NULL), 0);
+    ck_assert_int_eq(p, CAPLIMIT_POLICY_FIFO);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("whitebox");
@@ -141,6 +164,7 @@ int main(void)
     tcase_add_test(tc, test_R17_bypass_zero_picks_one_millisecond);
     tcase_add_test(tc, test_borrower_lookup_does_not_grow_with_the_set);
     tcase_add_test(tc, test_R18_R26_close_cut_short_by_a_death_closes_out_the_waiters);
+    tcase_add_test(tc, test_R27_scribbled_flags_answer_values_in_range);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }
