@@ -640,6 +640,8 @@ int caplimit_unlink(const char *name)
     if ((rc = check_name(name)) != 0)
         return rc;
     rc = shm_unlink(name) == 0 ? 0 : errno;
+    if (rc == EPERM)
+        rc = EACCES;                 /* musl: unlink(2) in sticky /dev/shm; glibc maps it */
     errno = saved;
     return rc == ENOENT || rc == EACCES || rc == ENAMETOOLONG || rc == 0 ? rc : EINVAL;
 }
