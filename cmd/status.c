@@ -80,7 +80,8 @@ static int take_view(caplimit_t *lim, const char *name, struct view *v)
         return rc;
     }
     v->created = created_at(name);
-    qsort(v->st.borrowers, v->st.nborrowers, sizeof *v->st.borrowers, by_pid);
+    if (v->st.nborrowers > 1)        /* borrowers is NULL when there are none */
+        qsort(v->st.borrowers, v->st.nborrowers, sizeof *v->st.borrowers, by_pid);
     return 0;
 }
 

@@ -81,7 +81,8 @@ int caplimit_set_policy(caplimit_t *lim, enum caplimit_policy policy,
     lim->st->policy = (unsigned char)policy;
     lim->st->bypass_ns = bypass_ns != 0 ? bypass_ns : CL_DEFAULT_BYPASS_NS;
     cl_dispatch(lim);
-    return cl_unlock(lim);
+    cl_unlock(lim);
+    return 0;
 }
 
 int caplimit_get_policy(const caplimit_t *lim, enum caplimit_policy *policy,
@@ -90,11 +91,11 @@ int caplimit_get_policy(const caplimit_t *lim, enum caplimit_policy *policy,
     if (lim == NULL)
         return EINVAL;
     cl_lock(lim);
-    if (lim->st->policy > CAPLIMIT_POLICY_THROUGHPUT)
-        ((caplimit_t *)lim)->corrupt = 1;    /* R27: a scribbled segment */
-    else if (policy != NULL)
-        *policy = (enum caplimit_policy)lim->st->policy;
-    if (bypass_ns != NULL && !lim->corrupt)
+    if (policy != NULL)
+        /* R27: the policy the protocol acts on, whatever the byte says */
+        *policy = lim->st->policy == CAPLIMIT_POLICY_THROUGHPUT ? CAPLIMIT_POLICY_THROUGHPUT
+                                                                : CAPLIMIT_POLICY_FIFO;
+    if (bypass_ns != NULL)
         *bypass_ns = lim->st->bypass_ns;
     return cl_unlock(lim);
 }
@@ -110,5 +111,6 @@ int caplimit_set_reentrant(caplimit_t *lim, int on)
         rc = EBUSY;
     else
         lim->st->reentrant = on != 0;
-    return cl_unlock(lim) != 0 ? EPROTO : rc;
+    cl_unlock(lim);
+    return rc;
 }

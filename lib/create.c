@@ -51,7 +51,7 @@ int caplimit_destroy(caplimit_t *lim)
         return cl_shared_destroy(lim);
     cl_lock(lim);
     busy = cl_busy(lim);
-    cl_unlock(lim);                  /* private: never EPROTO */
+    cl_unlock(lim);
     if (busy)
         return EBUSY;
     free_limiter(lim, 1);
@@ -74,7 +74,7 @@ int caplimit_is_closed(const caplimit_t *lim)
     if (lim == NULL)
         return 0;
     cl_lock(lim);
-    closed = lim->st->closed != 0;
+    closed = lim->st->closed != 0;   /* R27: a byte of the segment */
     cl_unlock(lim);
     return closed;
 }

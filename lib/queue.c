@@ -28,6 +28,7 @@
 #include "borrowers.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -575,7 +576,11 @@ static int new_waiter(caplimit_t *lim, uint32_t *out)
         return rc;
     i = waiter_alloc(lim);
     w = W(i);
-    memset(w, 0, sizeof *w);
+    /* all but the futex word: a wake chosen for the slot's last sleeper
+     * may still be adding to it after the lock (shared.c); that add is
+     * then a spurious wake, which the state check absorbs */
+    memset(w, 0, offsetof(struct cl_waiter, futex));
+    memset(&w->futex + 1, 0, sizeof *w - offsetof(struct cl_waiter, futex) - sizeof w->futex);
     w->next = w->prev = w->entry = CL_NIL;
     w->proc = lim->proc;
     w->tid = cl_thread_tid();
@@ -1021,5 +1026,7 @@ void cl_rebuild(caplimit_t *lim)
         s->bypass_ns = CL_DEFAULT_BYPASS_NS;
     s->closed = s->closed != 0;
     s->reentrant = s->reentrant != 0;
+    if (s->closed)
+        cl_close_queue(lim);         /* a close cut short: finish it (R18) */
     cl_dispatch(lim);
 }

@@ -88,6 +88,7 @@ struct cl_shared {
     int fd;
     dev_t dev;
     ino_t ino;
+    pid_t pid;                       /* the process that registered */
     uint32_t proc;                   /* its slot + 1, 0 until registered */
     size_t handles;
     struct cl_shared *next;
@@ -159,6 +160,7 @@ static int register_process(caplimit_t *lim)
         seg->procs[p].pid = getpid();
         seg->procs[p].in_use = 1;
         m->proc = p + 1;
+        m->pid = getpid();
         return 0;
     }
     return ENOSPC;
@@ -234,9 +236,8 @@ int cl_shared_lock(caplimit_t *lim)
             lim->corrupt = 1;
         }
     }
-    /* a child made by fork starts with proc 0 (after_fork_in_child) */
-    if (CL_UNLIKELY(m->proc == 0))
-        register_process(lim);       /* no room leaves it 0: ENOSPC */
+    if (CL_UNLIKELY(m->pid != getpid() || m->proc == 0))
+        register_process(lim);       /* after fork; no room leaves proc 0 */
     lim->proc = m->proc;
     return 0;
 }
@@ -320,7 +321,7 @@ static int passed(clockid_t clock, const struct timespec *abstime)
         || (now.tv_sec == abstime->tv_sec && now.tv_nsec >= abstime->tv_nsec);
 }
 
-CL_UNWOUND_BY_CANCEL int cl_shared_sleep(caplimit_t *lim, uint32_t w, clockid_t clock,
+int cl_shared_sleep(caplimit_t *lim, uint32_t w, clockid_t clock,
                     const struct timespec *abstime, int *locked)
 {
     uint32_t *word = &cl_waiter_at(lim, w)->futex;
@@ -452,7 +453,7 @@ static int open_object(const char *name, int oflag, mode_t mode, int *made)
             return -errno;
         /* unlinked between the two calls: try again */
     }
-    return -ENOENT;                  /* made and unlinked again each time */
+    return -EAGAIN;
 }
 
 /* The object open as fd, mapped and checked; a segment in the making is
@@ -463,11 +464,8 @@ static int map_object(int fd, int made, size_t total, struct cl_segment **out)
     int rc, tries;
 
     for (tries = 0; tries < 1000; tries++) {
-        if (byte_lock(fd, F_OFD_SETLKW, F_WRLCK, CL_LOCK_INIT) != 0) {
-            if (errno == EINTR)
-                continue;            /* a signal handler ran: no EINTR (R13) */
-            return errno;
-        }
+        if (byte_lock(fd, F_OFD_SETLKW, F_WRLCK, CL_LOCK_INIT) != 0)
+            return errno == EINTR ? EAGAIN : errno;
         rc = map_segment(fd, made, total, out);
         byte_lock(fd, F_OFD_SETLK, F_UNLCK, CL_LOCK_INIT);
         if (rc != EAGAIN)
@@ -510,6 +508,7 @@ static int attach(int fd, int made, size_t total, struct cl_shared **out)
     m->fd = fd;
     m->dev = st.st_dev;
     m->ino = st.st_ino;
+    m->pid = getpid();
     if ((rc = map_object(fd, made, total, &m->seg)) != 0) {
         cl_free(m);
         return rc;
@@ -583,7 +582,7 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
                   size_t total_tokens)
 {
     caplimit_t *lim;
-    int saved = errno, rc, state;
+    int saved = errno, rc, cancel;
 
     if (out == NULL)
         return EINVAL;
@@ -597,13 +596,13 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
         return ENOMEM;
     }
     memset(lim, 0, sizeof *lim);
-    /* shm_open, fcntl(F_OFD_SETLKW) and nanosleep are cancellation points;
-     * caplimit_open is not one (R7) */
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    /* R7: no cancellation point; shm_open and fcntl(F_OFD_SETLKW) are,
+     * and a cancel there would leave cl_maps_lock held for ever */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&cl_maps_lock);
     rc = open_handle(lim, name, oflag, mode, total_tokens);
     pthread_mutex_unlock(&cl_maps_lock);
-    pthread_setcancelstate(state, NULL);
+    pthread_setcancelstate(cancel, NULL);
     if (rc != 0)
         cl_free(lim);
     else
@@ -615,24 +614,22 @@ int caplimit_open(caplimit_t **out, const char *name, int oflag, mode_t mode,
 int cl_shared_destroy(caplimit_t *lim)
 {
     struct cl_shared *m = lim->shared;
+    int busy, cancel;
 
-    int busy, state;
-
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);  /* close(2) is one */
+    /* R7: close(2) in detach is a cancellation point; see caplimit_open */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     pthread_mutex_lock(&cl_maps_lock);
     cl_lock(lim);
     busy = cl_busy(lim);
     if (!busy && m->handles == 1)
         unregister_process(m);
-    /* a scribbled segment found here is repaired for the others; the
-     * handle goes all the same */
     cl_unlock(lim);
     if (!busy) {
         detach(m);
         cl_free(lim);
     }
     pthread_mutex_unlock(&cl_maps_lock);
-    pthread_setcancelstate(state, NULL);
+    pthread_setcancelstate(cancel, NULL);
     return busy ? EBUSY : 0;
 }
 
@@ -643,9 +640,9 @@ int caplimit_unlink(const char *name)
     if ((rc = check_name(name)) != 0)
         return rc;
     rc = shm_unlink(name) == 0 ? 0 : errno;
-    errno = saved;
     if (rc == EPERM)
-        return EACCES;               /* another user's name in sticky /dev/shm */
+        rc = EACCES;                 /* musl: unlink(2) in sticky /dev/shm; glibc maps it */
+    errno = saved;
     return rc == ENOENT || rc == EACCES || rc == ENAMETOOLONG || rc == 0 ? rc : EINVAL;
 }
 

@@ -122,6 +122,12 @@ static void every_call(caplimit_t *lim, const struct fuzz *f, unsigned *seed)
     BOOL_OK(caplimit_holds(lim));
     BOOL_OK(caplimit_holds_on_behalf_of(lim, &sh_objs[0]));
     BOOL_OK(caplimit_is_closed(lim));
+    {
+        enum caplimit_policy p = CAPLIMIT_POLICY_FIFO;
+        int prc = caplimit_get_policy(lim, &p, NULL);
+        CHILD_CHECK(prc == 0 || prc == EPROTO);
+        CHILD_CHECK(p == CAPLIMIT_POLICY_FIFO || p == CAPLIMIT_POLICY_THROUGHPUT);
+    }
     BOOL_OK(caplimit_is_shared(lim));
     RC_OK(caplimit_acquire_nowait(lim));
     RC_OK(caplimit_acquire_on_behalf_of_nowait(lim, &sh_objs[1]));
@@ -167,8 +173,11 @@ static void fuzz_child(void *arg)
     CHILD_CHECK_EQ(caplimit_acquire_on_behalf_of_nowait(lim, &sh_objs[5]), 0);
     CHILD_CHECK_EQ(caplimit_acquire_tokens_nowait(lim, NULL, 2), 0);
     scribble(f->name, &seed);
-    if (!f->nowait_only && seed % 2)
+    if (!f->nowait_only && seed % 2) {
         CHILD_CHECK_EQ(pthread_create(&t, NULL, plain_acquirer, lim), 0);
+        /* never joined (it may stay blocked): detached, so its end is no leak */
+        CHILD_CHECK_EQ(pthread_detach(t), 0);
+    }
     every_call(lim, f, &seed);
     every_call(lim, f, &seed);
     RC_OK(caplimit_destroy(lim));

@@ -7,6 +7,7 @@
 #include "shared_harness.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -272,6 +273,52 @@ START_TEST(test_R24_destroy_EBUSY_while_this_process_holds_or_waits)
 END_TEST
 
 /* ---- R24 unlink ----------------------------------------------------------- */
+
+/* R7, R24: caplimit_open and caplimit_destroy are no cancellation points.
+ * A cancellation already pending when they are called must wait for the
+ * next real one: were it acted on in the shm_open, fcntl or close inside
+ * them, it would end the thread with the process's table of mappings
+ * locked, and every later open or destroy in the process would hang. */
+struct cancel_open {
+    const char *name;
+    int open_rc, destroy_rc, returned;
+};
+
+static void *open_with_cancel_pending(void *arg)
+{
+    struct cancel_open *c = arg;
+    caplimit_t *lim = NULL;
+
+    pthread_cancel(pthread_self());
+    c->open_rc = caplimit_open(&lim, c->name, 0, 0, 0);
+    c->destroy_rc = c->open_rc == 0 ? caplimit_destroy(lim) : -1;
+    c->returned = 1;
+    pthread_testcancel();
+    return NULL;
+}
+
+START_TEST(test_R7_R24_open_and_destroy_are_no_cancellation_points)
+{
+    const char *name = sh_name();
+    caplimit_t *lim = sh_create(name, 1);
+    struct cancel_open c = { name, -1, -1, 0 };
+    pthread_t t;
+    void *res = NULL;
+
+    /* the thread's open maps the segment anew: no handle here meanwhile */
+    sh_close(lim);
+    ck_assert_int_eq(pthread_create(&t, NULL, open_with_cancel_pending, &c), 0);
+    ck_assert_int_eq(pthread_join(t, &res), 0);
+    ck_assert_int_eq(c.returned, 1);
+    ck_assert_int_eq(c.open_rc, 0);
+    ck_assert_int_eq(c.destroy_rc, 0);
+    ck_assert_ptr_eq(res, PTHREAD_CANCELED);
+    /* and the process can still open it */
+    lim = sh_open(name);
+    sh_close(lim);
+    ck_assert_int_eq(caplimit_unlink(name), 0);
+}
+END_TEST
 
 START_TEST(test_R24_unlink_keeps_open_handles_working)
 {
@@ -674,6 +721,7 @@ int main(void)
     tcase_add_test(tc, test_R24_is_shared);
     tcase_add_test(tc, test_R24_destroy_leaves_the_limiter_to_others);
     tcase_add_test(tc, test_R24_destroy_EBUSY_while_this_process_holds_or_waits);
+    tcase_add_test(tc, test_R7_R24_open_and_destroy_are_no_cancellation_points);
     tcase_add_test(tc, test_R24_unlink_keeps_open_handles_working);
     tcase_add_test(tc, test_R24_unlink_errors);
     tcase_add_test(tc, test_R24_creation_race_gives_one_limiter);

@@ -7,7 +7,12 @@
 #include "borrowers.h"
 #include "harness.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* R17: a bypass_ns of 0 picks the default, 1 ms; any other value stays. */
 START_TEST(test_R17_bypass_zero_picks_one_millisecond)
@@ -75,6 +80,82 @@ START_TEST(test_borrower_lookup_does_not_grow_with_the_set)
 }
 END_TEST
 
+/* R18, R26: a process that dies inside caplimit_close, after it marked
+ * the limiter closed and before it took the waiters out of the queue,
+ * leaves no waiter queued in a closed limiter: the repair closes them out
+ * (ECANCELED), as the close would have. */
+struct close_waiter {
+    caplimit_t *lim;
+    int rc;
+};
+
+static void *wait_for_b(void *arg)
+{
+    struct close_waiter *c = arg;
+    struct timespec t = harness_deadline_ms(3000);
+    static char b;
+
+    c->rc = caplimit_acquire_on_behalf_of_until(c->lim, &b, CLOCK_MONOTONIC, &t);
+    return NULL;
+}
+
+START_TEST(test_R18_R26_close_cut_short_by_a_death_closes_out_the_waiters)
+{
+    static char a;
+    struct close_waiter c = { NULL, -1 };
+    char name[64];
+    pthread_t t;
+    pid_t pid;
+    int status;
+
+    snprintf(name, sizeof name, "/caplimit-wb-close-%ld", (long)getpid());
+    (void)caplimit_unlink(name);
+    ck_assert_int_eq(caplimit_open(&c.lim, name, O_CREAT | O_EXCL, 0600, 1), 0);
+    ck_assert_int_eq(caplimit_unlink(name), 0);   /* nothing left behind */
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(c.lim, &a), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, wait_for_b, &c), 0);
+    POLL_UNTIL(caplimit_threads_waiting(c.lim) == 1);
+    pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        /* cl_close_queue's first store, then death with the lock held */
+        pthread_mutex_lock(c.lim->lock);
+        c.lim->st->closed = 1;
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(c.rc, ECANCELED);
+    ck_assert_int_eq(caplimit_is_closed(c.lim), 1);
+    ck_assert_uint_eq(caplimit_threads_waiting(c.lim), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(c.lim, &a), 0);
+    ck_assert_int_eq(caplimit_destroy(c.lim), 0);
+}
+END_TEST
+
+/* R27: a byte of the segment scribbled on never reaches the caller as
+ * a value outside the function's range: is_closed answers 0 or 1, and
+ * get_policy a policy (the one the protocol acts on: only THROUGHPUT
+ * barges, R17). */
+START_TEST(test_R27_scribbled_flags_answer_values_in_range)
+{
+    caplimit_t *lim = NULL;
+    enum caplimit_policy p = CAPLIMIT_POLICY_THROUGHPUT;
+    char name[64];
+
+    snprintf(name, sizeof name, "/caplimit-wb-flags-%ld", (long)getpid());
+    (void)caplimit_unlink(name);
+    ck_assert_int_eq(caplimit_open(&lim, name, O_CREAT | O_EXCL, 0600, 1), 0);
+    ck_assert_int_eq(caplimit_unlink(name), 0);
+    lim->st->closed = 0xff;
+    lim->st->policy = 0x7f;
+    ck_assert_int_eq(caplimit_is_closed(lim), 1);
+    ck_assert_int_eq(caplimit_get_policy(lim, &p, NULL), 0);
+    ck_assert_int_eq(p, CAPLIMIT_POLICY_FIFO);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("whitebox");
@@ -82,6 +163,8 @@ int main(void)
 
     tcase_add_test(tc, test_R17_bypass_zero_picks_one_millisecond);
     tcase_add_test(tc, test_borrower_lookup_does_not_grow_with_the_set);
+    tcase_add_test(tc, test_R18_R26_close_cut_short_by_a_death_closes_out_the_waiters);
+    tcase_add_test(tc, test_R27_scribbled_flags_answer_values_in_range);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }

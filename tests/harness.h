@@ -242,9 +242,14 @@ void harness_unstall_cancel(pthread_t t);
  * cannot follow that unwind either (the cancelled thread never ends), so
  * valgrind runs (HARNESS_SLOW) leave such tests out as TSan builds do; the
  * racing variants beside them run everywhere. */
+#ifdef UNDER_TSAN
+#define HARNESS_HANDLER_CANCEL 0
+#else
+#define HARNESS_HANDLER_CANCEL 1
+#endif
 #define harness_add_handler_cancel_test(tc, t)                                 \
     do {                                                                       \
-        if (getenv("HARNESS_SLOW") == NULL)                                    \
+        if (HARNESS_HANDLER_CANCEL && getenv("HARNESS_SLOW") == NULL)          \
             harness_add_cancel_test(tc, t);                                    \
     } while (0)
 
