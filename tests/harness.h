@@ -98,7 +98,8 @@ long harness_span_ms(long ms);
 /* A test case whose tests end by asserting no worker failed. */
 TCase *harness_tcase_create(const char *name);
 
-/* Runs a suite in fork mode with the given per-test timeout (seconds). */
+/* Runs a suite in fork mode (CK_FORK in the environment overrides it);
+ * the per-test timeout is Check's, CK_DEFAULT_TIMEOUT (tests/local.mk). */
 int harness_run(Suite *s);
 
 /* A limiter's counters, or the test fails. */
