@@ -30,7 +30,7 @@ START_TEST(test_R7_cancel_while_queued)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (i = 0; i < 4; i++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], 1);
+        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], HARNESS_HOLD);
         w.clock = i % 2 ? CLOCK_REALTIME : CLOCK_MONOTONIC;
         harness_waiter_queue(&w, 1);
         ck_assert_int_eq(pthread_cancel(w.thread), 0);
@@ -58,7 +58,7 @@ START_TEST(test_R7_cancel_in_the_middle_keeps_fifo)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 3; i++) {
-        harness_waiter_init(&w[i], lim, i == 1 ? HARNESS_PLAIN : HARNESS_OBJ, &objs[1 + i], 1);
+        harness_waiter_init(&w[i], lim, i == 1 ? HARNESS_PLAIN : HARNESS_OBJ, &objs[1 + i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(pthread_cancel(w[1].thread), 0);
@@ -217,11 +217,11 @@ static void r7_race(enum harness_variant op, int with_second)
         int rc;
 
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, op, &objs[1], 0);
+        harness_waiter_init(&w, lim, op, &objs[1], HARNESS_RELEASE_AT_ONCE);
         w.clock = CLOCK_MONOTONIC;
         harness_waiter_queue(&w, 1);
         if (with_second) {
-            harness_waiter_init(&second, lim, HARNESS_OBJ, &objs[2], 1);
+            harness_waiter_init(&second, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
             harness_waiter_queue(&second, 2);
         }
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -284,9 +284,9 @@ START_TEST(test_R7_R17_cancelled_woken_head_lets_the_next_take_the_token)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 600000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &obj), 0);
-    harness_waiter_init(&a, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&a, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&a, 1);
-    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&b, 2);
     harness_stall(a.thread);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);

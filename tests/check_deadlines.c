@@ -95,7 +95,7 @@ START_TEST(test_R6_granted_before_deadline_returns_zero)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, c ? HARNESS_UNTIL : HARNESS_OBJ_UNTIL, &objs[1], 1);
+        harness_waiter_init(&w, lim, c ? HARNESS_UNTIL : HARNESS_OBJ_UNTIL, &objs[1], HARNESS_HOLD);
         w.clock = clocks[c];
         harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -118,7 +118,7 @@ START_TEST(test_R6_granted_waiter_returns_zero_though_deadline_passed)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, c ? HARNESS_OBJ_UNTIL : HARNESS_UNTIL, &objs[1], 1);
+        harness_waiter_init(&w, lim, c ? HARNESS_OBJ_UNTIL : HARNESS_UNTIL, &objs[1], HARNESS_HOLD);
         w.clock = clocks[c];
         w.abstime = harness_deadline_on(clocks[c], 1000);
         harness_waiter_queue(&w, 1);
@@ -154,11 +154,11 @@ START_TEST(test_R6_timed_out_waiter_leaving_lets_the_next_in)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&a, lim, HARNESS_OBJ_UNTIL, &objs[1], 1);
+        harness_waiter_init(&a, lim, HARNESS_OBJ_UNTIL, &objs[1], HARNESS_HOLD);
         a.clock = clocks[c];
         a.abstime = harness_deadline_on(clocks[c], 200);
         harness_waiter_queue(&a, 1);
-        harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], 1);
+        harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
         b.clock = clocks[c];
         harness_waiter_run(&b);
         /* B normally queues behind A before A times out; either way, once
@@ -191,7 +191,7 @@ START_TEST(test_R6_timeouts_in_the_middle_keep_fifo)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 4; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[1 + i], 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[1 + i], HARNESS_HOLD);
         w[i].clock = CLOCK_MONOTONIC;
         if (i == 1 || i == 2)
             w[i].abstime = harness_deadline_ms(1000);
@@ -299,7 +299,7 @@ START_TEST(test_R13_signals_do_not_end_a_wait)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     for (i = 0; i < HARNESS_NWAITING; i++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], 1);
+        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], HARNESS_HOLD);
         w.clock = clocks[i % 2];
         harness_waiter_queue(&w, 1);
         r13_pester(&w, 20);
@@ -321,7 +321,7 @@ START_TEST(test_R13_signals_do_not_cut_a_deadline_short)
 
     r13_install();
     ck_assert_int_eq(caplimit_create(&lim, 0), 0);
-    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, HARNESS_HOLD);
     w.abstime = harness_deadline_ms(300);
     harness_waiter_queue(&w, 1);
     while (harness_waiter_rc(&w) == HARNESS_RC_PENDING) {

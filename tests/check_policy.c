@@ -44,7 +44,7 @@ START_TEST(test_R17_young_head_may_be_bypassed)
         int rc;
 
         ck_assert_int_eq(caplimit_acquire(lim), 0);
-        harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
+        harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
         POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
         ck_assert_int_eq(caplimit_release(lim), 0);
         rc = caplimit_acquire_on_behalf_of_nowait(lim, &newcomer);
@@ -82,7 +82,7 @@ START_TEST(test_R17_young_head_bypassed_while_head_stalled)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
+    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -116,9 +116,9 @@ START_TEST(test_R17_woken_waiter_keeps_its_place)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w1, lim, HARNESS_PLAIN, NULL, 0, 0);
+    harness_waiter_start(&w1, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&w2, lim, HARNESS_OBJ, &w2, 0, 0);
+    harness_waiter_start(&w2, lim, HARNESS_OBJ, &w2, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
     harness_stall(w1.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -147,7 +147,7 @@ START_TEST(test_R17_old_head_never_bypassed)
 
         ck_assert_int_eq(caplimit_acquire(lim), 0);
         harness_waiter_start(&w, lim, round % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL,
-                             &w, 60000, 1);
+                             &w, 60000, HARNESS_HOLD);
         POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
         if (round % 4 == 0)
             harness_stall(w.thread);
@@ -181,7 +181,7 @@ START_TEST(test_R17_head_ages_past_bypass)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
+    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     harness_stall(w.thread);
@@ -378,7 +378,7 @@ static void rise_case(enum caplimit_policy policy)
     ck_assert_int_eq(caplimit_set_policy(lim, policy, TEN_S), 0);
     for (i = 0; i < M; i++)
         harness_waiter_start(&w[i], lim, (enum harness_variant)(i % 2 ? HARNESS_OBJ : HARNESS_UNTIL),
-                             &w[i], 60000, 1);
+                             &w[i], 60000, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == M);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 3), 0);
     /* nobody may sleep beside a free token: exactly three are granted */
@@ -421,7 +421,7 @@ START_TEST(test_R17_switch_to_fifo_hands_off_at_once)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 60000, 1);
+    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 60000, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -447,7 +447,7 @@ START_TEST(test_R17_switch_to_throughput_at_once)
 
     /* under FIFO the release hands off */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 0);
+    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -457,7 +457,7 @@ START_TEST(test_R17_switch_to_throughput_at_once)
 
     /* switched while a waiter is queued: the next release leaves it free */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 0);
+    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
@@ -487,14 +487,14 @@ START_TEST(test_R17_timed_waits_under_throughput)
     /* R6: a past deadline still succeeds when a token is free */
     ck_assert_int_eq(caplimit_acquire_until(lim, CLOCK_MONOTONIC, &past), 0);
     /* both clocks time out while the token is held */
-    harness_waiter_start(&w[0], lim, HARNESS_UNTIL, NULL, 30, 0);
-    harness_waiter_start(&w[1], lim, HARNESS_OBJ_UNTIL, &w[1], 30, 0);
+    harness_waiter_start(&w[0], lim, HARNESS_UNTIL, NULL, 30, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_start(&w[1], lim, HARNESS_OBJ_UNTIL, &w[1], 30, HARNESS_RELEASE_AT_ONCE);
     for (i = 0; i < 2; i++)
         ck_assert_int_eq(harness_waiter_join(&w[i]), ETIMEDOUT);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
     /* a long deadline is granted on release */
-    harness_waiter_start(&w[0], lim, HARNESS_OBJ_UNTIL, &w[0], 60000, 0);
+    harness_waiter_start(&w[0], lim, HARNESS_OBJ_UNTIL, &w[0], 60000, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w[0]), 0);
@@ -516,9 +516,9 @@ START_TEST(test_R17_head_times_out_next_takes)
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     /* long enough for b to queue behind it first, even under valgrind */
-    harness_waiter_start(&a, lim, HARNESS_UNTIL, NULL, harness_span_ms(300), 0);
+    harness_waiter_start(&a, lim, HARNESS_UNTIL, NULL, harness_span_ms(300), HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&b, lim, HARNESS_OBJ, &b, 0, 1);
+    harness_waiter_start(&b, lim, HARNESS_OBJ, &b, HARNESS_NO_DEADLINE, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
     ck_assert_int_eq(harness_waiter_join(&a), ETIMEDOUT);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 1);

@@ -29,7 +29,7 @@ START_TEST(test_R7_cancel_after_grant_object_released_and_retaken)
     struct harness_waiter w;
     int obj;
 
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, 0, 1);
+    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, HARNESS_NO_DEADLINE, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
@@ -62,7 +62,7 @@ START_TEST(test_R7_cancel_after_grant_object_released)
     struct harness_waiter w;
     int obj;
 
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, 0, 1);
+    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, HARNESS_NO_DEADLINE, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
@@ -91,7 +91,7 @@ START_TEST(test_R21_cancel_after_grant_object_reentered)
     int obj;
 
     ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, 0, 1);
+    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, HARNESS_NO_DEADLINE, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
@@ -178,7 +178,7 @@ START_TEST(test_R17_newcomer_behind_old_woken_head)
     int newcomer;
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
+    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);  /* the head's age starts by now */
     harness_stall(w.thread);
@@ -213,9 +213,9 @@ static void batch_round(caplimit_t *lim)
 
     for (i = 0; i < NBATCH; i++) {
         if (i % 2)
-            harness_waiter_start(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[i], 60000, 1);
+            harness_waiter_start(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[i], 60000, HARNESS_HOLD);
         else
-            harness_waiter_start(&w[i], lim, HARNESS_PLAIN, NULL, 0, 1);
+            harness_waiter_start(&w[i], lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
         POLL_UNTIL(caplimit_threads_waiting(lim) == (size_t)i + 1);
     }
     /* one dispatch: 8 signals after the unlock, 12 under the lock */

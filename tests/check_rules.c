@@ -24,7 +24,7 @@ START_TEST(test_R1_zero_total_is_paused)
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[0]), EWOULDBLOCK);
 
-    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_assert_counts(lim, 0, 1);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
@@ -242,7 +242,7 @@ START_TEST(test_R3_queued_object_gets_EDEADLK_from_any_thread)
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     /* this thread asks for the same object that waits in the queue */
     r3_all_refused(lim, 0, &objs[2]);
@@ -268,7 +268,7 @@ START_TEST(test_R3_queued_object_gets_EDEADLK_while_a_token_is_free)
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 60000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -292,7 +292,7 @@ START_TEST(test_R2_queued_thread_and_its_object_alias_differ)
     /* a queued thread borrower leaves its object alias free */
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, (const void *)w.thread),
                      EWOULDBLOCK);
@@ -313,7 +313,7 @@ START_TEST(test_R4_nowait_does_not_jump_the_queue)
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);   /* A */
-    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&b, 1);                                                    /* B */
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -340,9 +340,9 @@ START_TEST(test_R4_queue_behind_waiter_even_with_total_raised_later)
     /* two waiters; one more token goes to the head, not to a newcomer */
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&a, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_init(&a, lim, HARNESS_OBJ, &objs[1], HARNESS_HOLD);
     harness_waiter_queue(&a, 1);
-    harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&b, 2);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[3]), EWOULDBLOCK);
@@ -371,7 +371,7 @@ START_TEST(test_R4_R5_scenario_release_then_nowait_never_overgrants)
         int rc;
 
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, i % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL, &objs[1], 0);
+        harness_waiter_init(&w, lim, i % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL, &objs[1], HARNESS_RELEASE_AT_ONCE);
         w.clock = CLOCK_MONOTONIC;
         harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -420,7 +420,7 @@ START_TEST(test_R5_fifo_through_ten_queued_threads)
         /* mix thread and object borrowers: one queue for both */
         harness_waiter_init(&w[i], lim,
                             i % 3 == 2 ? HARNESS_OBJ : (i % 3 ? HARNESS_UNTIL : HARNESS_PLAIN),
-                            &objs[i], 1);
+                            &objs[i], HARNESS_HOLD);
         w[i].id = i;
         w[i].on_grant = r5_on_grant;
         harness_waiter_queue(&w[i], (size_t)i + 1);
@@ -449,7 +449,7 @@ START_TEST(test_R5_release_of_many_grants_in_order_up_to_total)
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 6; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     for (i = 0; i < 3; i++) {
@@ -482,7 +482,7 @@ START_TEST(test_R8_lower_then_raise_never_overgrants)
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 3; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     /* a fall takes nothing back */
@@ -526,7 +526,7 @@ START_TEST(test_R8_rise_empties_queue_then_newcomer_gets_in)
 
     ck_assert_int_eq(caplimit_create(&lim, 0), 0);
     for (i = 0; i < 4; i++) {
-        harness_waiter_init(&w[i], lim, i % 2 ? HARNESS_UNTIL : HARNESS_OBJ, &objs[i], 1);
+        harness_waiter_init(&w[i], lim, i % 2 ? HARNESS_UNTIL : HARNESS_OBJ, &objs[i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
@@ -561,7 +561,7 @@ START_TEST(test_R8_scenario_quota_raised_under_load)
 
     ck_assert_int_eq(caplimit_create(&lim, 2), 0);
     for (i = 0; i < 8; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_PLAIN, NULL, 1);
+        harness_waiter_init(&w[i], lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
         harness_waiter_run(&w[i]);
     }
     POLL_UNTIL(caplimit_threads_waiting(lim) == 6);
@@ -596,7 +596,7 @@ START_TEST(test_R9_release_by_non_holder_is_EPERM)
     harness_snap_free(&before);
 
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
@@ -656,10 +656,10 @@ START_TEST(test_R10_snapshot_is_consistent)
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[1]), 0);
-    harness_waiter_init(&holder, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&holder, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_run(&holder);
     ck_assert_int_eq(harness_waiter_wait_rc(&holder), 0);
-    harness_waiter_init(&waiter, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&waiter, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&waiter, 1);
 
     ck_assert_int_eq(caplimit_statistics(lim, &st), 0);
@@ -803,7 +803,7 @@ START_TEST(test_R12_destroy_busy_while_borrowed_or_waiting)
 
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
-    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
@@ -817,7 +817,7 @@ START_TEST(test_R12_destroy_busy_while_borrowed_or_waiting)
 
     /* waiting only: a paused limiter */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 0), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_assert_counts(lim, 0, 1);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
@@ -851,7 +851,7 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
     /* the last token, then a waiter, then hand-off */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EDEADLK);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &many[12345]), 0);
     ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);

@@ -129,7 +129,7 @@ static void exit_case(enum ending how)
         ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
     harness_spawn(&t, holder_main, &h);
     POLL_UNTIL(LOAD(&h.ready));
-    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 600000, 1);
+    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 600000, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     if (how == CANCELLED_IN_WITH)
         ck_assert_int_eq(pthread_cancel(t), 0);
@@ -233,7 +233,7 @@ START_TEST(test_R22_several_limiters)
         if (held_at_exit(i)) {
             harness_waiter_start(&w[i], m.lim[i], (enum harness_variant)(i % 2 ? HARNESS_PLAIN
                                                                                : HARNESS_OBJ),
-                                 &w[i], 0, 1);
+                                 &w[i], HARNESS_NO_DEADLINE, HARNESS_HOLD);
             POLL_UNTIL(caplimit_threads_waiting(m.lim[i]) == 1);
         }
     }

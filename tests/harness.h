@@ -171,6 +171,15 @@ struct harness_waiter {
     int tid;                         /* its kernel thread id, once it runs */
 };
 
+/* The hold argument of harness_waiter_init and harness_waiter_start. */
+enum harness_hold {
+    HARNESS_RELEASE_AT_ONCE = 0,     /* granted, release at once */
+    HARNESS_HOLD = 1                 /* granted, hold until harness_waiter_go */
+};
+/* harness_waiter_start's until_ms for a variant that takes no deadline
+ * (only the *_UNTIL variants read it: for them 0 is a deadline of now). */
+#define HARNESS_NO_DEADLINE 0L
+
 void harness_waiter_init(struct harness_waiter *w, caplimit_t *lim,
                          enum harness_variant v, const void *obj, int hold);
 void harness_waiter_run(struct harness_waiter *w);
