@@ -6,11 +6,9 @@
  * to reach the fault-injection hook of lib/alloc.c.
  */
 #include "harness.h"
+#include "../lib/internal.h"
 
 #include <string.h>
-
-/* lib/internal.h: called before every allocation; non-zero fails it */
-extern int (*cl_alloc_should_fail)(void);
 
 static int alloc_calls, fail_at;
 

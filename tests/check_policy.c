@@ -5,9 +5,12 @@
  *
  * Where a test must know that a woken waiter has not yet taken its token,
  * it stalls that waiter's thread in a signal handler (harness_stall): the
- * waiter is then queued, asleep or woken, and cannot retake the lock.
+ * waiter is then queued, asleep or woken, and cannot retake the lock.  Or
+ * (white-box) it holds the waiter right after its wake through the
+ * library's test seam, cl_after_wake (test_R17_newcomer_behind_old_woken_head).
  */
 #include "harness.h"
+#include "../lib/internal.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -584,6 +587,72 @@ START_TEST(test_R17_cancel_under_throughput)
 }
 END_TEST
 
+/* ---- R17: a newcomer behind an old, woken head ----------------------- */
+
+/* Holds a waiter right after its first wake, with the lock dropped
+ * (lib/internal.h, cl_after_wake): it has been woken but has not looked at
+ * its state yet, as deterministic as harness_stall without a signal. */
+static int park_armed, parked, park_go;
+
+static void park_after_wake(caplimit_t *lim)
+{
+    struct timespec give_up = harness_deadline_ms(HARNESS_POLL_MS);
+
+    if (!__atomic_exchange_n(&park_armed, 0, __ATOMIC_SEQ_CST))
+        return;
+    cl_unlock(lim);
+    STORE(&parked, 1);
+    while (!LOAD(&park_go)) {
+        if (harness_past(&give_up)) {
+            WORKER_CHECK(!"parked past HARNESS_POLL_MS");
+            break;
+        }
+        harness_yield();
+    }
+    cl_lock(lim);
+}
+
+/* THROUGHPUT, total 0 -> 2 with one young waiter: the release leaves both
+ * tokens free and wakes the head, which is held after its wake until it
+ * is old.  A newcomer must not sleep beside the free token: queueing
+ * behind the old head hands off to both (it used to sleep until its
+ * deadline). */
+START_TEST(test_R17_newcomer_behind_old_woken_head)
+{
+    caplimit_t *lim = harness_make(0);
+    struct harness_waiter w;
+    struct timespec t0, deadline;
+    int newcomer;
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
+    STORE(&park_armed, 1);
+    cl_after_wake = park_after_wake;
+    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
+    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);  /* the head's age starts by now */
+    /* young head: both tokens stay free, the head is woken (R17); on a
+     * slow machine the head may already be old and is handed one (R5) */
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
+    POLL_UNTIL(LOAD(&parked));
+    ck_assert_uint_le(caplimit_borrowed_tokens(lim), 1);
+    POLL_UNTIL(harness_ms_since(&t0) > 100);
+    deadline = harness_deadline_on(CLOCK_MONOTONIC, 5000);
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &newcomer, CLOCK_MONOTONIC,
+                                                         &deadline), 0);
+    /* the held head was handed its token too: nobody is queued */
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 2);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+    STORE(&park_go, 1);
+    POLL_UNTIL(harness_waiter_rc(&w) == 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
+    cl_after_wake = NULL;
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &newcomer), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("R17 policy");
@@ -593,6 +662,7 @@ int main(void)
     tcase_add_test(tc, test_R17_young_head_may_be_bypassed);
     tcase_add_test(tc, test_R17_young_head_bypassed_while_head_stalled);
     tcase_add_test(tc, test_R17_woken_waiter_keeps_its_place);
+    tcase_add_test(tc, test_R17_newcomer_behind_old_woken_head);
     tcase_add_test(tc, test_R17_old_head_never_bypassed);
     tcase_add_test(tc, test_R17_head_ages_past_bypass);
     tcase_add_test(tc, test_R17_capacity_never_exceeded_under_load);

@@ -877,6 +877,58 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
 }
 END_TEST
 
+/* ---- More grants in one dispatch than the batch of deferred signals ---- */
+
+#define NBATCH 20                    /* more than CL_WAKE_BATCH (8) */
+
+static void batch_round(caplimit_t *lim)
+{
+    struct harness_waiter w[NBATCH];
+    int borrowers[NBATCH];
+    int i;
+
+    for (i = 0; i < NBATCH; i++) {
+        if (i % 2)
+            harness_waiter_start(&w[i], lim, HARNESS_OBJ_UNTIL, &borrowers[i], 60000, HARNESS_HOLD);
+        else
+            harness_waiter_start(&w[i], lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
+        POLL_UNTIL(caplimit_threads_waiting(lim) == (size_t)i + 1);
+    }
+    /* one dispatch: 8 signals after the unlock, 12 under the lock */
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, NBATCH), 0);
+    for (i = 0; i < NBATCH; i++)
+        POLL_UNTIL(harness_waiter_rc(&w[i]) == 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), NBATCH);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+    for (i = 0; i < NBATCH; i++) {
+        ck_assert_int_eq(harness_waiter_finish(&w[i]), 0);
+    }
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+}
+
+/* R5: a rise from 0 to 20 with 20 waiters queued grants all of them. */
+START_TEST(test_R5_rise_grants_more_than_a_batch)
+{
+    caplimit_t *lim = harness_make(0);
+
+    batch_round(lim);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+/* R17: the same with a young head: the rise wakes all 20 to take a token. */
+START_TEST(test_R17_rise_wakes_more_than_a_batch)
+{
+    caplimit_t *lim = harness_make(0);
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 60000000000ULL), 0);
+    batch_round(lim);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rules");
@@ -897,6 +949,8 @@ int main(void)
     tcase_add_test(tc, test_R4_R5_scenario_release_then_nowait_never_overgrants);
     tcase_add_test(tc, test_R5_fifo_through_ten_queued_threads);
     tcase_add_test(tc, test_R5_release_of_many_grants_in_order_up_to_total);
+    tcase_add_test(tc, test_R5_rise_grants_more_than_a_batch);
+    tcase_add_test(tc, test_R17_rise_wakes_more_than_a_batch);
     tcase_add_test(tc, test_R8_lower_then_raise_never_overgrants);
     tcase_add_test(tc, test_R8_rise_empties_queue_then_newcomer_gets_in);
     tcase_add_test(tc, test_R8_scenario_quota_raised_under_load);
