@@ -16,6 +16,35 @@
 #include <stdlib.h>
 
 #define TEN_S 10000000000ULL
+
+/* With lim's one token held and a waiter queued and stalled (so it cannot
+ * take the token first), whether a newcomer gets the token the release
+ * frees: 1 under THROUGHPUT with a young head (R17), 0 under FIFO (R5
+ * hands it to the waiter, EWOULDBLOCK for the newcomer). */
+static int newcomer_barges(caplimit_t *lim)
+{
+    struct harness_waiter w;
+    int newcomer, rc;
+
+    ck_assert_int_eq(caplimit_acquire(lim), 0);
+    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
+    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_stall(w.thread);
+    ck_assert_int_eq(caplimit_release(lim), 0);
+    rc = caplimit_acquire_on_behalf_of_nowait(lim, &newcomer);
+    ck_assert_msg(rc == 0 || rc == EWOULDBLOCK, "rc %d", rc);
+    /* the waiter cannot have run: queued, or granted while stalled */
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), rc == 0 ? 1 : 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    harness_unstall();
+    if (rc == 0)
+        ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &newcomer), 0);
+    POLL_UNTIL(harness_waiter_rc(&w) == 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    return rc == 0;
+}
+
 START_TEST(test_R17_set_policy_einval)
 {
     caplimit_t *lim = harness_make(1);
@@ -30,12 +59,18 @@ START_TEST(test_R17_set_policy_einval)
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_FIFO, 0), 0);
     /* a refused policy changed nothing: still FIFO, no barging */
     ck_assert_int_eq(caplimit_set_policy(lim, (enum caplimit_policy)7, 0), EINVAL);
+    ck_assert_int_eq(newcomer_barges(lim), 0);
+    /* nor under THROUGHPUT: the policy and its bypass (not 5 ns) stay */
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
+    ck_assert_int_eq(caplimit_set_policy(lim, (enum caplimit_policy)7, 5), EINVAL);
+    ck_assert_int_eq(newcomer_barges(lim), 1);
+    harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
 
-/* The brief's race: the newcomer or the woken waiter gets the token, never
- * both, and the waiter always gets it in the end. */
+/* The race R17 allows: the newcomer or the woken waiter gets the token,
+ * never both, and the waiter always gets it in the end. */
 START_TEST(test_R17_young_head_may_be_bypassed)
 {
     caplimit_t *lim = harness_make(1);
@@ -340,8 +375,10 @@ START_TEST(test_R17_switching_under_load)
 }
 END_TEST
 
-/* Every thread completes its quota, each wait bounded by a deadline far
- * above what a fair limiter needs. */
+/* Every thread completes its quota, and no wait (timed or not) lasts
+ * longer than STARVE_MS: far above what a bounded bypass needs (five
+ * others' short holds and 50 us of barging), far below Check's timeout. */
+#define STARVE_MS 1000
 START_TEST(test_R17_no_waiter_starves)
 {
     struct load ld = { 0 };
@@ -351,12 +388,14 @@ START_TEST(test_R17_no_waiter_starves)
     ld.lim = harness_make(1);
     ld.cap = 1;
     ld.quota = 300;
-    ld.until_ms = 20000;
+    ld.until_ms = harness_span_ms(STARVE_MS);
     ck_assert_int_eq(caplimit_set_policy(ld.lim, CAPLIMIT_POLICY_THROUGHPUT, 50000), 0);
     run_load(&ld, th, 6, 0);
     ck_assert_int_eq(caplimit_counters(ld.lim, &c), 0);
     ck_assert_uint_eq(c.timed_out, 0);
     ck_assert_uint_eq(c.granted_at_once + c.granted_after_wait, 6 * 300);
+    ck_assert_msg(c.wait_ns_max <= (unsigned long long)ld.until_ms * 1000000ULL,
+                  "a wait took %llu ns", c.wait_ns_max);
     ck_assert_int_eq(caplimit_destroy(ld.lim), 0);
 }
 END_TEST
