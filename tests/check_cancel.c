@@ -27,7 +27,7 @@ START_TEST(test_R7_cancel_while_queued)
     struct harness_waiter w;
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (i = 0; i < 4; i++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
         harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], HARNESS_HOLD);
@@ -55,7 +55,7 @@ START_TEST(test_R7_cancel_in_the_middle_keeps_fifo)
     struct harness_waiter w[3];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 3; i++) {
         harness_waiter_init(&w[i], lim, i == 1 ? HARNESS_PLAIN : HARNESS_OBJ, &objs[1 + i], HARNESS_HOLD);
@@ -125,7 +125,7 @@ START_TEST(test_R7_pending_cancellation_acts_before_anything_is_taken)
     int i, total;
 
     for (total = 0; total <= 1; total++) {
-        ck_assert_int_eq(caplimit_create(&lim, (size_t)total), 0);
+        lim = harness_make((size_t)total);
         for (i = 0; i < 4; i++) {
             struct r7_entry a;
             struct caplimit_counters c;
@@ -187,7 +187,7 @@ START_TEST(test_R7_nowait_and_the_others_are_not_cancellation_points)
     struct r7_entry a;
     pthread_t t;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     memset(&a, 0, sizeof a);
     a.lim = lim;
     a.obj = &objs[2];
@@ -211,7 +211,7 @@ static void r7_race(enum harness_variant op, int with_second)
     caplimit_t *lim;
     int i, cancelled = 0;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (i = 0; i < R7_RACE_ROUNDS; i++) {
         struct harness_waiter w, second;
         int rc;
@@ -319,8 +319,8 @@ START_TEST(test_R7_cancel_after_grant_object_released_and_retaken)
     struct harness_waiter w;
     int obj;
 
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
     /* R5: granted, not yet returned; R20: the object holds */
@@ -352,8 +352,8 @@ START_TEST(test_R7_cancel_after_grant_object_released)
     struct harness_waiter w;
     int obj;
 
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
@@ -381,8 +381,8 @@ START_TEST(test_R21_cancel_after_grant_object_reentered)
     int obj;
 
     ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), 0);   /* level 2 */

@@ -63,8 +63,8 @@ START_TEST(test_R18_close_woken_waiter_and_destroy_waits)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 10000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
@@ -196,8 +196,8 @@ START_TEST(test_R18_queued_borrower_then_closed)
     struct harness_waiter w;
     int obj;
 
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), EDEADLK);
     ck_assert_int_eq(caplimit_close(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w), ECANCELED);

@@ -27,8 +27,8 @@ static int newcomer_barges(caplimit_t *lim)
     int newcomer, rc;
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     rc = caplimit_acquire_on_behalf_of_nowait(lim, &newcomer);
@@ -82,8 +82,8 @@ START_TEST(test_R17_young_head_may_be_bypassed)
         int rc;
 
         ck_assert_int_eq(caplimit_acquire(lim), 0);
-        harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-        POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+        harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+        harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release(lim), 0);
         rc = caplimit_acquire_on_behalf_of_nowait(lim, &newcomer);
         ck_assert_msg(rc == 0 || rc == EWOULDBLOCK, "rc %d", rc);
@@ -120,8 +120,8 @@ START_TEST(test_R17_young_head_bypassed_while_head_stalled)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
@@ -154,10 +154,10 @@ START_TEST(test_R17_woken_waiter_keeps_its_place)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w1, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&w2, lim, HARNESS_OBJ, &w2, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
+    harness_waiter_init(&w1, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w1, 1);
+    harness_waiter_init(&w2, lim, HARNESS_OBJ, &w2, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w2, 2);
     harness_stall(w1.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &newcomer), 0);
@@ -219,8 +219,8 @@ START_TEST(test_R17_head_ages_past_bypass)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -489,8 +489,8 @@ START_TEST(test_R17_switch_to_throughput_at_once)
 
     /* under FIFO the release hands off */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
@@ -499,8 +499,8 @@ START_TEST(test_R17_switch_to_throughput_at_once)
 
     /* switched while a waiter is queued: the next release leaves it free */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_RELEASE_AT_ONCE);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -560,8 +560,8 @@ START_TEST(test_R17_head_times_out_next_takes)
     /* long enough for b to queue behind it first, even under valgrind */
     harness_waiter_start(&a, lim, HARNESS_UNTIL, NULL, harness_span_ms(300), HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&b, lim, HARNESS_OBJ, &b, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
+    harness_waiter_init(&b, lim, HARNESS_OBJ, &b, HARNESS_HOLD);
+    harness_waiter_queue(&b, 2);
     ck_assert_int_eq(harness_waiter_join(&a), ETIMEDOUT);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -666,8 +666,8 @@ START_TEST(test_R17_newcomer_behind_old_woken_head)
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
     STORE(&park_armed, 1);
     cl_after_wake = park_after_wake;
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);  /* the head's age starts by now */
     /* young head: both tokens stay free, the head is woken (R17); on a
      * slow machine the head may already be old and is handed one (R5) */

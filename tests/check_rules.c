@@ -18,7 +18,7 @@ START_TEST(test_R1_zero_total_is_paused)
     caplimit_t *lim;
     struct harness_waiter w;
 
-    ck_assert_int_eq(caplimit_create(&lim, 0), 0);
+    lim = harness_make(0);
     ck_assert_uint_eq(caplimit_total_tokens(lim), 0);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
@@ -41,7 +41,7 @@ START_TEST(test_R1_infinite_never_waits)
     caplimit_t *lim;
     size_t i;
 
-    ck_assert_int_eq(caplimit_create(&lim, CAPLIMIT_INFINITE), 0);
+    lim = harness_make(CAPLIMIT_INFINITE);
     ck_assert_uint_eq(caplimit_total_tokens(lim), CAPLIMIT_INFINITE);
     ck_assert_uint_eq(caplimit_available_tokens(lim), CAPLIMIT_INFINITE);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -62,7 +62,7 @@ START_TEST(test_R1_borrower_holds_at_most_one)
     caplimit_t *lim;
     struct timespec t = harness_deadline_ms(1000);
 
-    ck_assert_int_eq(caplimit_create(&lim, 5), 0);
+    lim = harness_make(5);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EDEADLK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
@@ -87,7 +87,7 @@ START_TEST(test_R2_thread_and_object_never_collide)
     struct caplimit_statistics st;
     size_t i, nthread = 0, nobject = 0;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     /* same bits, other kind: not a re-entry */
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, alias), 0);
@@ -150,7 +150,7 @@ START_TEST(test_R2_object_token_released_from_another_thread)
     struct r2_arg a;
     pthread_t t;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[1]), 0);
     a.lim = lim;
     a.obj = &objs[1];
@@ -170,7 +170,7 @@ START_TEST(test_R2_thread_token_released_only_by_its_thread)
     struct harness_state before;
     pthread_t t;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     harness_snap(lim, &before);
     a.lim = lim;
@@ -217,7 +217,7 @@ START_TEST(test_R3_holder_gets_EDEADLK_with_or_without_free_token)
 {
     caplimit_t *lim;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     r3_all_refused(lim, 1, NULL);            /* a token is free */
@@ -240,7 +240,7 @@ START_TEST(test_R3_queued_object_gets_EDEADLK_from_any_thread)
     caplimit_t *lim;
     struct harness_waiter w;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
@@ -265,7 +265,7 @@ START_TEST(test_R3_queued_object_gets_EDEADLK_while_a_token_is_free)
     caplimit_t *lim;
     struct harness_waiter w;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 60000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
@@ -290,7 +290,7 @@ START_TEST(test_R2_queued_thread_and_its_object_alias_differ)
     struct harness_waiter w;
 
     /* a queued thread borrower leaves its object alias free */
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
@@ -311,7 +311,7 @@ START_TEST(test_R4_nowait_does_not_jump_the_queue)
     struct harness_waiter b;
     struct timespec past = { 0, 0 };
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);   /* A */
     harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&b, 1);                                                    /* B */
@@ -338,7 +338,7 @@ START_TEST(test_R4_queue_behind_waiter_even_with_total_raised_later)
     struct harness_waiter a, b;
 
     /* two waiters; one more token goes to the head, not to a newcomer */
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     harness_waiter_init(&a, lim, HARNESS_OBJ, &objs[1], HARNESS_HOLD);
     harness_waiter_queue(&a, 1);
@@ -365,7 +365,7 @@ START_TEST(test_R4_R5_scenario_release_then_nowait_never_overgrants)
     caplimit_t *lim;
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (i = 0; i < harness_scale(200); i++) {
         struct harness_waiter w;
         int rc;
@@ -414,7 +414,7 @@ START_TEST(test_R5_fifo_through_ten_queued_threads)
     struct harness_waiter w[R5_N];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     for (i = 0; i < R5_N; i++) {
         /* mix thread and object borrowers: one queue for both */
@@ -445,7 +445,7 @@ START_TEST(test_R5_release_of_many_grants_in_order_up_to_total)
     struct harness_waiter w[6];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 6; i++) {
@@ -478,7 +478,7 @@ START_TEST(test_R8_lower_then_raise_never_overgrants)
     struct harness_waiter w[3];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 3; i++) {
@@ -524,7 +524,7 @@ START_TEST(test_R8_rise_empties_queue_then_newcomer_gets_in)
     struct harness_waiter w[4];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 0), 0);
+    lim = harness_make(0);
     for (i = 0; i < 4; i++) {
         harness_waiter_init(&w[i], lim, i % 2 ? HARNESS_UNTIL : HARNESS_OBJ, &objs[i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
@@ -559,7 +559,7 @@ START_TEST(test_R8_scenario_quota_raised_under_load)
     struct harness_waiter w[8];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     for (i = 0; i < 8; i++) {
         harness_waiter_init(&w[i], lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
         harness_waiter_run(&w[i]);
@@ -588,7 +588,7 @@ START_TEST(test_R9_release_by_non_holder_is_EPERM)
     struct harness_waiter w;
     struct harness_state before;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), EPERM);
@@ -619,8 +619,8 @@ START_TEST(test_R9_release_of_another_limiter_token_is_EPERM)
 {
     caplimit_t *a, *b;
 
-    ck_assert_int_eq(caplimit_create(&a, 1), 0);
-    ck_assert_int_eq(caplimit_create(&b, 1), 0);
+    a = harness_make(1);
+    b = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(a), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(a, &objs[0]), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(b, &objs[0]), 0);
@@ -645,7 +645,7 @@ START_TEST(test_R10_snapshot_is_consistent)
     size_t i;
     int seen_self = 0, seen_worker = 0, seen_obj0 = 0, seen_obj1 = 0;
 
-    ck_assert_int_eq(caplimit_create(&lim, 4), 0);
+    lim = harness_make(4);
     ck_assert_int_eq(caplimit_statistics(lim, &st), 0);
     ck_assert_uint_eq(st.nborrowers, 0);
     ck_assert_uint_eq(st.borrowed_tokens, 0);
@@ -729,7 +729,7 @@ START_TEST(test_R10_snapshot_consistent_under_churn)
     pthread_t t[3];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     for (i = 0; i < 3; i++)
         harness_spawn(&t[i], r10_churn, lim);
     for (i = 0; i < harness_scale(3000); i++) {
@@ -760,7 +760,7 @@ START_TEST(test_R11_available_tokens)
 {
     caplimit_t *lim;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 3);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
@@ -793,7 +793,7 @@ START_TEST(test_R12_destroy_busy_while_borrowed_or_waiting)
     struct harness_state before;
 
     ck_assert_int_eq(caplimit_destroy(NULL), EINVAL);
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
@@ -841,7 +841,7 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
     size_t i;
 
     ck_assert_ptr_nonnull(many);
-    ck_assert_int_eq(caplimit_create(&lim, R14_N + 1), 0);
+    lim = harness_make(R14_N + 1);
     for (i = 0; i < R14_N; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &many[i]), 0);
     harness_assert_counts(lim, R14_N, 0);

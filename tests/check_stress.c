@@ -146,7 +146,7 @@ static void run_stress(int with_controller)
 
     if (env != NULL && atol(env) > 0)
         iterations = atol(env);
-    ck_assert_int_eq(caplimit_create(&lim, TOTAL), 0);
+    lim = harness_make(TOTAL);
     atomic_store(&allowed, TOTAL);
     harness_spawn(&obs, observer, NULL);
     if (with_controller)
