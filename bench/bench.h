@@ -54,9 +54,10 @@ struct lim {
 
 void lim_init(struct lim *l, enum lim_kind kind, unsigned tokens, unsigned nthreads);
 void lim_destroy(struct lim *l);
-/* self is the calling thread's index (used by LIM_BATON only: thread self
- * waits for its own baton, and passes it on to thread self + tokens).  0 or
- * an errno value: ECANCELED once the limiter is closed. */
+/* self is the calling thread's index, used by LIM_BATON only: in
+ * lim_acquire thread self waits for its own baton, and lim_release passes
+ * it on to thread (self + l->tokens) % l->nthreads.  lim_acquire answers 0
+ * or an errno value: ECANCELED once the limiter is closed. */
 int lim_acquire(struct lim *l, unsigned self);
 void lim_release(struct lim *l, unsigned self);
 /* Threads asleep in lim_acquire (LIM_BATON cannot tell: 0). */

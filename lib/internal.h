@@ -369,4 +369,13 @@ CL_HIDDEN void cl_free(void *p);
  * non-zero answer makes that allocation fail. */
 extern CL_HIDDEN int (*cl_alloc_should_fail)(void);
 
+/* ---- Test seams (seam.c) ----------------------------------------------- */
+
+/* For white-box tests: when set, called by a queued waiter each time it
+ * has woken from a sleep and taken the lock back, before it looks at its
+ * state (not when it leaves by its deadline).  The hook may drop the lock
+ * with cl_unlock and take it back with cl_lock, to hold the waiter at that
+ * point while the test acts: a hand-off race made deterministic. */
+extern CL_HIDDEN void (*cl_after_wake)(caplimit_t *lim);
+
 #endif /* CAPLIMIT_INTERNAL_H */

@@ -13,6 +13,7 @@ lib_libcaplimit_impl_la_SOURCES = \
 	lib/thread.c \
 	lib/clock.c \
 	lib/alloc.c \
+	lib/seam.c \
 	lib/create.c \
 	lib/acquire.c \
 	lib/release.c \

@@ -642,6 +642,8 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, size_t n,
             rc = ETIMEDOUT;
             break;
         }
+        if (CL_UNLIKELY(cl_after_wake != NULL))
+            cl_after_wake(lim);
     }
     pthread_cleanup_pop(0);
 

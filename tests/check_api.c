@@ -136,7 +136,7 @@ START_TEST(test_R10_format_text_and_snprintf_convention)
 
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
     for (i = 0; i < 3; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[1 + i], 0);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[1 + i], HARNESS_RELEASE_AT_ONCE);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     snprintf(expect, sizeof expect, "<caplimit at %p, 2/2 with 3 waiting>", (void *)lim);
@@ -343,7 +343,7 @@ START_TEST(test_R5_WITH_exit_hands_off_to_waiter)
     int rc = -1;
 
     ck_assert_int_eq(caplimit_create(&lim, 1), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], HARNESS_HOLD);
     CAPLIMIT_WITH(lim, rc) {
         harness_waiter_queue(&w, 1);
     }

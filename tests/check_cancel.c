@@ -27,10 +27,10 @@ START_TEST(test_R7_cancel_while_queued)
     struct harness_waiter w;
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (i = 0; i < 4; i++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], 1);
+        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], HARNESS_HOLD);
         w.clock = i % 2 ? CLOCK_REALTIME : CLOCK_MONOTONIC;
         harness_waiter_queue(&w, 1);
         ck_assert_int_eq(pthread_cancel(w.thread), 0);
@@ -55,10 +55,10 @@ START_TEST(test_R7_cancel_in_the_middle_keeps_fifo)
     struct harness_waiter w[3];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 3; i++) {
-        harness_waiter_init(&w[i], lim, i == 1 ? HARNESS_PLAIN : HARNESS_OBJ, &objs[1 + i], 1);
+        harness_waiter_init(&w[i], lim, i == 1 ? HARNESS_PLAIN : HARNESS_OBJ, &objs[1 + i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(pthread_cancel(w[1].thread), 0);
@@ -125,7 +125,7 @@ START_TEST(test_R7_pending_cancellation_acts_before_anything_is_taken)
     int i, total;
 
     for (total = 0; total <= 1; total++) {
-        ck_assert_int_eq(caplimit_create(&lim, (size_t)total), 0);
+        lim = harness_make((size_t)total);
         for (i = 0; i < 4; i++) {
             struct r7_entry a;
             struct caplimit_counters c;
@@ -187,7 +187,7 @@ START_TEST(test_R7_nowait_and_the_others_are_not_cancellation_points)
     struct r7_entry a;
     pthread_t t;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     memset(&a, 0, sizeof a);
     a.lim = lim;
     a.obj = &objs[2];
@@ -211,17 +211,17 @@ static void r7_race(enum harness_variant op, int with_second)
     caplimit_t *lim;
     int i, cancelled = 0;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (i = 0; i < R7_RACE_ROUNDS; i++) {
         struct harness_waiter w, second;
         int rc;
 
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, op, &objs[1], 0);
+        harness_waiter_init(&w, lim, op, &objs[1], HARNESS_RELEASE_AT_ONCE);
         w.clock = CLOCK_MONOTONIC;
         harness_waiter_queue(&w, 1);
         if (with_second) {
-            harness_waiter_init(&second, lim, HARNESS_OBJ, &objs[2], 1);
+            harness_waiter_init(&second, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
             harness_waiter_queue(&second, 2);
         }
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -284,9 +284,9 @@ START_TEST(test_R7_R17_cancelled_woken_head_lets_the_next_take_the_token)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 600000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &obj), 0);
-    harness_waiter_init(&a, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&a, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&a, 1);
-    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&b, 2);
     harness_stall(a.thread);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
@@ -297,6 +297,157 @@ START_TEST(test_R7_R17_cancelled_woken_head_lets_the_next_take_the_token)
     ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
     ck_assert_int_eq(harness_waiter_finish(&b), 0);
     harness_assert_counts(lim, 0, 0);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+/* ---- Cancelled after the grant, while another thread releases ------- *
+ *
+ * R7, R21: a waiter cancelled after its grant, while another thread
+ * released (and re-took, or re-entered) the object's token.
+ */
+
+/* The cancellation unwinds from the stall's signal handler, which TSan
+ * cannot follow: under TSan the racing version below stands in. */
+#ifndef UNDER_TSAN
+/* T1 is granted while stalled; another thread releases the object's token
+ * and takes it again at once; then T1's cancellation is acted upon.  T1
+ * must give back only its own grant: the new holder keeps its token. */
+START_TEST(test_R7_cancel_after_grant_object_released_and_retaken)
+{
+    caplimit_t *lim = harness_make(0);
+    struct harness_waiter w;
+    int obj;
+
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
+    harness_stall(w.thread);
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
+    /* R5: granted, not yet returned; R20: the object holds */
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 1);
+    /* R2: any thread may release an object's token, and take it again */
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), 0);
+    harness_unstall_cancel(w.thread);
+    ck_assert_int_eq(harness_waiter_join(&w), HARNESS_RC_CANCELLED);
+    ck_assert_uint_eq(harness_counters(lim).cancelled, 1);
+    /* the second grant is untouched by the first one's cancellation */
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 1);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), EPERM);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+/* The same with the token released and nobody taking it again: the
+ * cancelled waiter finds no entry and gives back nothing (no underflow). */
+START_TEST(test_R7_cancel_after_grant_object_released)
+{
+    caplimit_t *lim = harness_make(0);
+    struct harness_waiter w;
+    int obj;
+
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
+    harness_stall(w.thread);
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+    harness_unstall_cancel(w.thread);
+    ck_assert_int_eq(harness_waiter_join(&w), HARNESS_RC_CANCELLED);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    ck_assert_uint_eq(caplimit_available_tokens(lim), 1);
+    ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 0);
+    /* the token is usable: nothing was lost or counted twice */
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), 0);
+    ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+/* With reentrancy on, another thread re-enters the object between the
+ * grant and the cancellation.  The cancelled acquire's level goes, the
+ * re-entry's stays, and no extra level is left behind (R21's EBUSY). */
+START_TEST(test_R21_cancel_after_grant_object_reentered)
+{
+    caplimit_t *lim = harness_make(0);
+    struct harness_waiter w;
+    int obj;
+
+    ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
+    harness_stall(w.thread);
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), 0);   /* level 2 */
+    harness_unstall_cancel(w.thread);
+    ck_assert_int_eq(harness_waiter_join(&w), HARNESS_RC_CANCELLED);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 1);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), EPERM);
+    ck_assert_int_eq(caplimit_set_reentrant(lim, 0), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+#endif
+
+struct canceller_arg {
+    caplimit_t *lim;
+    const void *obj;
+};
+
+static void *acquire_then_die(void *arg)
+{
+    struct canceller_arg *a = arg;
+    int rc = caplimit_acquire_on_behalf_of(a->lim, a->obj);
+
+    WORKER_CHECK(rc == 0);
+    /* granted before the cancellation was seen: die holding the object's
+     * token, which is the program's to release (R22) */
+    for (;;)
+        pthread_testcancel();
+    return NULL;
+}
+
+/* The first of these by racing: the cancellation, the grant, and another thread's release
+ * and re-take of the object's token, in whatever order they fall.  After
+ * each round the re-taker holds exactly one token. */
+START_TEST(test_R7_cancel_racing_grant_and_object_release)
+{
+    caplimit_t *lim = harness_make(0);
+    struct canceller_arg a;
+    int obj, round, rc;
+
+    a.lim = lim;
+    a.obj = &obj;
+    for (round = 0; round < 200; round++) {
+        pthread_t t;
+
+        harness_spawn(&t, acquire_then_die, &a);
+        POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+        ck_assert_int_eq(pthread_cancel(t), 0);
+        ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
+        rc = caplimit_release_on_behalf_of(lim, &obj);
+        ck_assert_msg(rc == 0 || rc == EPERM, "round %d: release gave %d", round, rc);
+        ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), 0);
+        harness_join_cancelled(t);
+        ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+        ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+        ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 1);
+        ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &obj), 0);
+        ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+        ck_assert_int_eq(caplimit_set_total_tokens(lim, 0), 0);
+    }
+    harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
@@ -313,6 +464,12 @@ int main(void)
     harness_add_cancel_test(tc, test_R7_cancel_at_hand_off_loses_no_token_object);
     harness_add_cancel_test(tc, test_R7_cancel_at_hand_off_loses_no_token_thread);
     harness_add_handler_cancel_test(tc, test_R7_R17_cancelled_woken_head_lets_the_next_take_the_token);
+#ifndef UNDER_TSAN
+    harness_add_handler_cancel_test(tc, test_R7_cancel_after_grant_object_released_and_retaken);
+    harness_add_handler_cancel_test(tc, test_R7_cancel_after_grant_object_released);
+    harness_add_handler_cancel_test(tc, test_R21_cancel_after_grant_object_reentered);
+#endif
+    harness_add_cancel_test(tc, test_R7_cancel_racing_grant_and_object_release);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }

@@ -82,7 +82,7 @@ START_TEST(test_R6_monotonic_deadline_ignores_a_realtime_step)
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     step_realtime(-3600);
-    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, HARNESS_HOLD);
     w.clock = CLOCK_MONOTONIC;
     w.abstime = harness_deadline_ms(harness_span_ms(500));
     queue_or_return(&w);
@@ -111,7 +111,7 @@ START_TEST(test_R6_realtime_deadline_follows_steps)
     struct timespec now, t0;
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, HARNESS_HOLD);
     w.clock = CLOCK_REALTIME;
     w.abstime = harness_deadline_on(CLOCK_REALTIME, 300);
     queue_or_return(&w);
@@ -146,7 +146,7 @@ START_TEST(test_R6_far_deadlines_wait_for_the_grant)
             struct harness_waiter w;
 
             ck_assert_int_eq(caplimit_acquire(lim), 0);
-            harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, 0);
+            harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, HARNESS_RELEASE_AT_ONCE);
             w.clock = clocks[c];
             clock_gettime(clocks[c], &w.abstime);
             if (far == 0) {

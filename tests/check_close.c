@@ -19,7 +19,7 @@ static void wakes_every_variant(enum caplimit_policy policy)
     ck_assert_int_eq(caplimit_set_policy(lim, policy, 0), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &held), 0);
     for (i = 0; i < 4; i++) {
-        harness_waiter_start(&w[i], lim, harness_waiting_variants[i], &w[i], 600000, 0);
+        harness_waiter_start(&w[i], lim, harness_waiting_variants[i], &w[i], 600000, HARNESS_RELEASE_AT_ONCE);
         POLL_UNTIL(caplimit_threads_waiting(lim) == (size_t)i + 1);
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -63,8 +63,8 @@ START_TEST(test_R18_close_woken_waiter_and_destroy_waits)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 10000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
@@ -85,7 +85,7 @@ START_TEST(test_R18_destroy_busy_until_woken_thread_left)
     caplimit_t *lim = harness_make(0);
     struct harness_waiter w;
 
-    harness_waiter_start(&w, lim, HARNESS_OBJ_UNTIL, &w, 600000, 0);
+    harness_waiter_start(&w, lim, HARNESS_OBJ_UNTIL, &w, 600000, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_close(lim), 0);
@@ -196,8 +196,8 @@ START_TEST(test_R18_queued_borrower_then_closed)
     struct harness_waiter w;
     int obj;
 
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), EDEADLK);
     ck_assert_int_eq(caplimit_close(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w), ECANCELED);
@@ -227,7 +227,7 @@ START_TEST(test_R18_borrowers_keep_tokens)
     struct caplimit_statistics st;
     int obj;
 
-    harness_waiter_init(&other, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&other, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_spawn(&other.thread, release_later, &other);
     POLL_UNTIL(harness_waiter_rc(&other) == 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -354,7 +354,7 @@ START_TEST(test_R18_with_block_holder_survives_close)
     caplimit_t *lim = harness_make(1);
     struct harness_waiter w;
 
-    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_spawn(&w.thread, with_holder, &w);
     POLL_UNTIL(harness_waiter_rc(&w) == 0);
     ck_assert_int_eq(caplimit_close(lim), 0);
@@ -485,7 +485,7 @@ START_TEST(test_R18_close_then_destroy_retry_loop)
         if (held)
             ck_assert_int_eq(caplimit_acquire(lim), 0);
         for (i = 0; i < N; i++)
-            harness_waiter_start(&w[i], lim, harness_waiting_variants[i % 4], &w[i], 600000, 0);
+            harness_waiter_start(&w[i], lim, harness_waiting_variants[i % 4], &w[i], 600000, HARNESS_RELEASE_AT_ONCE);
         POLL_UNTIL(caplimit_threads_waiting(lim) == N);
         if (held)
             ck_assert_int_eq(caplimit_release(lim), 0);

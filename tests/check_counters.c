@@ -83,7 +83,7 @@ START_TEST(test_R19_scripted_sequence)
     want.timed_out = 1;
     want.max_threads_waiting = 1;    /* it queued, then left at once */
     EXPECT(lim, &want);
-    harness_waiter_start(&w1, lim, HARNESS_UNTIL, NULL, 20, 0);
+    harness_waiter_start(&w1, lim, HARNESS_UNTIL, NULL, 20, HARNESS_RELEASE_AT_ONCE);
     ck_assert_int_eq(harness_waiter_join(&w1), ETIMEDOUT);
     want.timed_out = 2;
     EXPECT(lim, &want);
@@ -92,12 +92,12 @@ START_TEST(test_R19_scripted_sequence)
     ck_assert_uint_eq(c.wait_ns_max, 0);
 
     /* three queued: the largest queue seen */
-    harness_waiter_start(&w1, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&w2, lim, HARNESS_OBJ_UNTIL, &w2, 600000, 0);
+    harness_waiter_init(&w1, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w1, 1);
+    harness_waiter_start(&w2, lim, HARNESS_OBJ_UNTIL, &w2, 600000, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
-    harness_waiter_start(&w3, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 3);
+    harness_waiter_init(&w3, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w3, 3);
     want.max_threads_waiting = 3;
     EXPECT(lim, &want);
 
@@ -129,8 +129,8 @@ START_TEST(test_R19_scripted_sequence)
 
     /* a queued waiter closed out, and a later acquire refused */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 0), 0);
-    harness_waiter_start(&w4, lim, HARNESS_OBJ, &w4, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w4, lim, HARNESS_OBJ, &w4, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w4, 1);
     ck_assert_int_eq(caplimit_close(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w4), ECANCELED);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), ECANCELED);
@@ -153,8 +153,8 @@ START_TEST(test_R19_wait_ns)
     struct timespec until;
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     /* let the wait last at least 20 ms, measured on the clock */
     until = harness_deadline_ms(20);
     POLL_UNTIL(harness_past(&until));
@@ -167,8 +167,8 @@ START_TEST(test_R19_wait_ns)
 
     /* a second, shorter-or-longer wait: the total adds, the max is the max */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &w, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &w, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w), 0);
     c2 = harness_counters(lim);
@@ -234,8 +234,8 @@ START_TEST(test_R19_errors_count_nowhere)
 
     /* EDEADLK: a queued borrower */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 8), 0);
-    harness_waiter_start(&q, lim, HARNESS_OBJ, &objs[10], 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&q, lim, HARNESS_OBJ, &objs[10], HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&q, 1);
     want.max_threads_waiting = 1;
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[10]), EDEADLK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &objs[10], CLOCK_MONOTONIC, &ok),
@@ -280,10 +280,10 @@ START_TEST(test_R19_cancelled_after_grant_counts_cancelled_only)
     struct caplimit_counters want;
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&next, lim, HARNESS_OBJ, &next, 0, 1);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
+    harness_waiter_init(&next, lim, HARNESS_OBJ, &next, HARNESS_HOLD);
+    harness_waiter_queue(&next, 2);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     /* granted (R5) while it cannot run */
@@ -324,7 +324,7 @@ START_TEST(test_R19_cancel_racing_grant_counts_once)
         int rc;
 
         harness_waiter_start(&w, lim, round % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL, &w,
-                             600000, 0);
+                             600000, HARNESS_RELEASE_AT_ONCE);
         POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
         ck_assert_int_eq(caplimit_release(lim), 0);
         ck_assert_int_eq(pthread_cancel(w.thread), 0);

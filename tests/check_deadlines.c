@@ -25,7 +25,7 @@ START_TEST(test_R6_past_deadline_succeeds_when_a_token_is_free)
     struct timespec epoch = { 0, 0 };
     int c;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     for (c = 0; c < 2; c++) {
         struct timespec past = harness_deadline_on(clocks[c], -1000);
         ck_assert_int_eq(caplimit_acquire_until(lim, clocks[c], &past), 0);
@@ -45,7 +45,7 @@ START_TEST(test_R6_past_deadline_times_out_when_busy)
     struct timespec epoch = { 0, 0 };
     int c;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (c = 0; c < 2; c++) {
         struct timespec past = harness_deadline_on(clocks[c], -1000);
@@ -69,7 +69,7 @@ START_TEST(test_R6_timeout_not_before_deadline_on_each_clock)
     caplimit_t *lim;
     int c;
 
-    ck_assert_int_eq(caplimit_create(&lim, 0), 0);
+    lim = harness_make(0);
     for (c = 0; c < 2; c++) {
         struct timespec dl = harness_deadline_on(clocks[c], 30), now;
         ck_assert_int_eq(caplimit_acquire_until(lim, clocks[c], &dl), ETIMEDOUT);
@@ -92,10 +92,10 @@ START_TEST(test_R6_granted_before_deadline_returns_zero)
     struct harness_waiter w;
     int c;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, c ? HARNESS_UNTIL : HARNESS_OBJ_UNTIL, &objs[1], 1);
+        harness_waiter_init(&w, lim, c ? HARNESS_UNTIL : HARNESS_OBJ_UNTIL, &objs[1], HARNESS_HOLD);
         w.clock = clocks[c];
         harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -115,10 +115,10 @@ START_TEST(test_R6_granted_waiter_returns_zero_though_deadline_passed)
     struct harness_waiter w;
     int c;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, c ? HARNESS_OBJ_UNTIL : HARNESS_UNTIL, &objs[1], 1);
+        harness_waiter_init(&w, lim, c ? HARNESS_OBJ_UNTIL : HARNESS_UNTIL, &objs[1], HARNESS_HOLD);
         w.clock = clocks[c];
         w.abstime = harness_deadline_on(clocks[c], 1000);
         harness_waiter_queue(&w, 1);
@@ -151,14 +151,14 @@ START_TEST(test_R6_timed_out_waiter_leaving_lets_the_next_in)
     struct harness_waiter a, b;
     int c;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (c = 0; c < 2; c++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&a, lim, HARNESS_OBJ_UNTIL, &objs[1], 1);
+        harness_waiter_init(&a, lim, HARNESS_OBJ_UNTIL, &objs[1], HARNESS_HOLD);
         a.clock = clocks[c];
         a.abstime = harness_deadline_on(clocks[c], 200);
         harness_waiter_queue(&a, 1);
-        harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], 1);
+        harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
         b.clock = clocks[c];
         harness_waiter_run(&b);
         /* B normally queues behind A before A times out; either way, once
@@ -188,10 +188,10 @@ START_TEST(test_R6_timeouts_in_the_middle_keep_fifo)
     struct harness_waiter w[4];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     for (i = 0; i < 4; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[1 + i], 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[1 + i], HARNESS_HOLD);
         w[i].clock = CLOCK_MONOTONIC;
         if (i == 1 || i == 2)
             w[i].abstime = harness_deadline_ms(1000);
@@ -226,7 +226,7 @@ START_TEST(test_R6_bad_deadline_is_EINVAL_even_when_free)
     bad[1].tv_nsec = 1000000000L;
     bad[2] = ok;
     bad[2].tv_nsec = 2000000000L;
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     harness_snap(lim, &before);
     for (c = 0; c < 2; c++) {
         for (i = 0; i < 3; i++) {
@@ -296,10 +296,10 @@ START_TEST(test_R13_signals_do_not_end_a_wait)
     int i;
 
     r13_install();
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (i = 0; i < HARNESS_NWAITING; i++) {
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], 1);
+        harness_waiter_init(&w, lim, harness_waiting_variants[i], &objs[1], HARNESS_HOLD);
         w.clock = clocks[i % 2];
         harness_waiter_queue(&w, 1);
         r13_pester(&w, 20);
@@ -320,8 +320,8 @@ START_TEST(test_R13_signals_do_not_cut_a_deadline_short)
     struct timespec now;
 
     r13_install();
-    ck_assert_int_eq(caplimit_create(&lim, 0), 0);
-    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, 1);
+    lim = harness_make(0);
+    harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, HARNESS_HOLD);
     w.abstime = harness_deadline_ms(300);
     harness_waiter_queue(&w, 1);
     while (harness_waiter_rc(&w) == HARNESS_RC_PENDING) {

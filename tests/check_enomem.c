@@ -6,11 +6,9 @@
  * to reach the fault-injection hook of lib/alloc.c.
  */
 #include "harness.h"
+#include "../lib/internal.h"
 
 #include <string.h>
-
-/* lib/internal.h: called before every allocation; non-zero fails it */
-extern int (*cl_alloc_should_fail)(void);
 
 static int alloc_calls, fail_at;
 
@@ -146,7 +144,7 @@ START_TEST(test_R15_growth_before_queueing_ENOMEM)
     ck_assert_int_eq(acquire_under_faults(lim, HARNESS_OBJ_NOWAIT, &objs[8], EWOULDBLOCK), 0);
 
     /* and one really queues once memory is there */
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[8], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[8], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);

@@ -8,10 +8,9 @@
  * in for malloc, setting errno as the C library may.
  */
 #include "harness.h"
+#include "../lib/internal.h"
 
 #include <string.h>
-
-extern int (*cl_alloc_should_fail)(void);
 
 #define SENTINEL 4242
 

@@ -17,7 +17,7 @@
  * per thread; the run ends holding tokens, so R22 gives them back.
  */
 #include "harness.h"
-#include "internal.h"
+#include "../lib/internal.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

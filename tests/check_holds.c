@@ -122,8 +122,8 @@ START_TEST(test_R20_queued_borrower_does_not_hold)
     int obj;
 
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, 0, 1);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_holds_on_behalf_of(lim, &obj), 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
     POLL_UNTIL(harness_waiter_rc(&w) == 0);

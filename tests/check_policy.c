@@ -5,14 +5,46 @@
  *
  * Where a test must know that a woken waiter has not yet taken its token,
  * it stalls that waiter's thread in a signal handler (harness_stall): the
- * waiter is then queued, asleep or woken, and cannot retake the lock.
+ * waiter is then queued, asleep or woken, and cannot retake the lock.  Or
+ * (white-box) it holds the waiter right after its wake through the
+ * library's test seam, cl_after_wake (test_R17_newcomer_behind_old_woken_head).
  */
 #include "harness.h"
+#include "../lib/internal.h"
 
 #include <limits.h>
 #include <stdlib.h>
 
 #define TEN_S 10000000000ULL
+
+/* With lim's one token held and a waiter queued and stalled (so it cannot
+ * take the token first), whether a newcomer gets the token the release
+ * frees: 1 under THROUGHPUT with a young head (R17), 0 under FIFO (R5
+ * hands it to the waiter, EWOULDBLOCK for the newcomer). */
+static int newcomer_barges(caplimit_t *lim)
+{
+    struct harness_waiter w;
+    int newcomer, rc;
+
+    ck_assert_int_eq(caplimit_acquire(lim), 0);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
+    harness_stall(w.thread);
+    ck_assert_int_eq(caplimit_release(lim), 0);
+    rc = caplimit_acquire_on_behalf_of_nowait(lim, &newcomer);
+    ck_assert_msg(rc == 0 || rc == EWOULDBLOCK, "rc %d", rc);
+    /* the waiter cannot have run: queued, or granted while stalled */
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), rc == 0 ? 1 : 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
+    harness_unstall();
+    if (rc == 0)
+        ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &newcomer), 0);
+    POLL_UNTIL(harness_waiter_rc(&w) == 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    return rc == 0;
+}
+
 START_TEST(test_R17_set_policy_einval)
 {
     caplimit_t *lim = harness_make(1);
@@ -27,12 +59,18 @@ START_TEST(test_R17_set_policy_einval)
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_FIFO, 0), 0);
     /* a refused policy changed nothing: still FIFO, no barging */
     ck_assert_int_eq(caplimit_set_policy(lim, (enum caplimit_policy)7, 0), EINVAL);
+    ck_assert_int_eq(newcomer_barges(lim), 0);
+    /* nor under THROUGHPUT: the policy and its bypass (not 5 ns) stay */
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
+    ck_assert_int_eq(caplimit_set_policy(lim, (enum caplimit_policy)7, 5), EINVAL);
+    ck_assert_int_eq(newcomer_barges(lim), 1);
+    harness_assert_no_worker_failures();
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 END_TEST
 
-/* The brief's race: the newcomer or the woken waiter gets the token, never
- * both, and the waiter always gets it in the end. */
+/* The race R17 allows: the newcomer or the woken waiter gets the token,
+ * never both, and the waiter always gets it in the end. */
 START_TEST(test_R17_young_head_may_be_bypassed)
 {
     caplimit_t *lim = harness_make(1);
@@ -44,8 +82,8 @@ START_TEST(test_R17_young_head_may_be_bypassed)
         int rc;
 
         ck_assert_int_eq(caplimit_acquire(lim), 0);
-        harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
-        POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+        harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+        harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release(lim), 0);
         rc = caplimit_acquire_on_behalf_of_nowait(lim, &newcomer);
         ck_assert_msg(rc == 0 || rc == EWOULDBLOCK, "rc %d", rc);
@@ -82,8 +120,8 @@ START_TEST(test_R17_young_head_bypassed_while_head_stalled)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
@@ -116,10 +154,10 @@ START_TEST(test_R17_woken_waiter_keeps_its_place)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w1, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&w2, lim, HARNESS_OBJ, &w2, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
+    harness_waiter_init(&w1, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w1, 1);
+    harness_waiter_init(&w2, lim, HARNESS_OBJ, &w2, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w2, 2);
     harness_stall(w1.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &newcomer), 0);
@@ -147,7 +185,7 @@ START_TEST(test_R17_old_head_never_bypassed)
 
         ck_assert_int_eq(caplimit_acquire(lim), 0);
         harness_waiter_start(&w, lim, round % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL,
-                             &w, 60000, 1);
+                             &w, 60000, HARNESS_HOLD);
         POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
         if (round % 4 == 0)
             harness_stall(w.thread);
@@ -181,8 +219,8 @@ START_TEST(test_R17_head_ages_past_bypass)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -337,8 +375,10 @@ START_TEST(test_R17_switching_under_load)
 }
 END_TEST
 
-/* Every thread completes its quota, each wait bounded by a deadline far
- * above what a fair limiter needs. */
+/* Every thread completes its quota, and no wait (timed or not) lasts
+ * longer than STARVE_MS: far above what a bounded bypass needs (five
+ * others' short holds and 50 us of barging), far below Check's timeout. */
+#define STARVE_MS 1000
 START_TEST(test_R17_no_waiter_starves)
 {
     struct load ld = { 0 };
@@ -348,12 +388,14 @@ START_TEST(test_R17_no_waiter_starves)
     ld.lim = harness_make(1);
     ld.cap = 1;
     ld.quota = 300;
-    ld.until_ms = 20000;
+    ld.until_ms = harness_span_ms(STARVE_MS);
     ck_assert_int_eq(caplimit_set_policy(ld.lim, CAPLIMIT_POLICY_THROUGHPUT, 50000), 0);
     run_load(&ld, th, 6, 0);
     ck_assert_int_eq(caplimit_counters(ld.lim, &c), 0);
     ck_assert_uint_eq(c.timed_out, 0);
     ck_assert_uint_eq(c.granted_at_once + c.granted_after_wait, 6 * 300);
+    ck_assert_msg(c.wait_ns_max <= (unsigned long long)ld.until_ms * 1000000ULL,
+                  "a wait took %llu ns", c.wait_ns_max);
     ck_assert_int_eq(caplimit_destroy(ld.lim), 0);
 }
 END_TEST
@@ -378,7 +420,7 @@ static void rise_case(enum caplimit_policy policy)
     ck_assert_int_eq(caplimit_set_policy(lim, policy, TEN_S), 0);
     for (i = 0; i < M; i++)
         harness_waiter_start(&w[i], lim, (enum harness_variant)(i % 2 ? HARNESS_OBJ : HARNESS_UNTIL),
-                             &w[i], 60000, 1);
+                             &w[i], 60000, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == M);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 3), 0);
     /* nobody may sleep beside a free token: exactly three are granted */
@@ -421,7 +463,7 @@ START_TEST(test_R17_switch_to_fifo_hands_off_at_once)
 
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 60000, 1);
+    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 60000, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -447,8 +489,8 @@ START_TEST(test_R17_switch_to_throughput_at_once)
 
     /* under FIFO the release hands off */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
@@ -457,8 +499,8 @@ START_TEST(test_R17_switch_to_throughput_at_once)
 
     /* switched while a waiter is queued: the next release leaves it free */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -487,14 +529,14 @@ START_TEST(test_R17_timed_waits_under_throughput)
     /* R6: a past deadline still succeeds when a token is free */
     ck_assert_int_eq(caplimit_acquire_until(lim, CLOCK_MONOTONIC, &past), 0);
     /* both clocks time out while the token is held */
-    harness_waiter_start(&w[0], lim, HARNESS_UNTIL, NULL, 30, 0);
-    harness_waiter_start(&w[1], lim, HARNESS_OBJ_UNTIL, &w[1], 30, 0);
+    harness_waiter_start(&w[0], lim, HARNESS_UNTIL, NULL, 30, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_start(&w[1], lim, HARNESS_OBJ_UNTIL, &w[1], 30, HARNESS_RELEASE_AT_ONCE);
     for (i = 0; i < 2; i++)
         ck_assert_int_eq(harness_waiter_join(&w[i]), ETIMEDOUT);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
     ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
     /* a long deadline is granted on release */
-    harness_waiter_start(&w[0], lim, HARNESS_OBJ_UNTIL, &w[0], 60000, 0);
+    harness_waiter_start(&w[0], lim, HARNESS_OBJ_UNTIL, &w[0], 60000, HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
     ck_assert_int_eq(harness_waiter_join(&w[0]), 0);
@@ -516,10 +558,10 @@ START_TEST(test_R17_head_times_out_next_takes)
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, TEN_S), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     /* long enough for b to queue behind it first, even under valgrind */
-    harness_waiter_start(&a, lim, HARNESS_UNTIL, NULL, harness_span_ms(300), 0);
+    harness_waiter_start(&a, lim, HARNESS_UNTIL, NULL, harness_span_ms(300), HARNESS_RELEASE_AT_ONCE);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&b, lim, HARNESS_OBJ, &b, 0, 1);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
+    harness_waiter_init(&b, lim, HARNESS_OBJ, &b, HARNESS_HOLD);
+    harness_waiter_queue(&b, 2);
     ck_assert_int_eq(harness_waiter_join(&a), ETIMEDOUT);
     ck_assert_uint_eq(caplimit_threads_waiting(lim), 1);
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -584,6 +626,72 @@ START_TEST(test_R17_cancel_under_throughput)
 }
 END_TEST
 
+/* ---- R17: a newcomer behind an old, woken head ----------------------- */
+
+/* Holds a waiter right after its first wake, with the lock dropped
+ * (lib/internal.h, cl_after_wake): it has been woken but has not looked at
+ * its state yet, as deterministic as harness_stall without a signal. */
+static int park_armed, parked, park_go;
+
+static void park_after_wake(caplimit_t *lim)
+{
+    struct timespec give_up = harness_deadline_ms(HARNESS_POLL_MS);
+
+    if (!__atomic_exchange_n(&park_armed, 0, __ATOMIC_SEQ_CST))
+        return;
+    cl_unlock(lim);
+    STORE(&parked, 1);
+    while (!LOAD(&park_go)) {
+        if (harness_past(&give_up)) {
+            WORKER_CHECK(!"parked past HARNESS_POLL_MS");
+            break;
+        }
+        harness_yield();
+    }
+    cl_lock(lim);
+}
+
+/* THROUGHPUT, total 0 -> 2 with one young waiter: the release leaves both
+ * tokens free and wakes the head, which is held after its wake until it
+ * is old.  A newcomer must not sleep beside the free token: queueing
+ * behind the old head hands off to both (it used to sleep until its
+ * deadline). */
+START_TEST(test_R17_newcomer_behind_old_woken_head)
+{
+    caplimit_t *lim = harness_make(0);
+    struct harness_waiter w;
+    struct timespec t0, deadline;
+    int newcomer;
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 50000000ULL), 0);
+    STORE(&park_armed, 1);
+    cl_after_wake = park_after_wake;
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);  /* the head's age starts by now */
+    /* young head: both tokens stay free, the head is woken (R17); on a
+     * slow machine the head may already be old and is handed one (R5) */
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
+    POLL_UNTIL(LOAD(&parked));
+    ck_assert_uint_le(caplimit_borrowed_tokens(lim), 1);
+    POLL_UNTIL(harness_ms_since(&t0) > 100);
+    deadline = harness_deadline_on(CLOCK_MONOTONIC, 5000);
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &newcomer, CLOCK_MONOTONIC,
+                                                         &deadline), 0);
+    /* the held head was handed its token too: nobody is queued */
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 2);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+    STORE(&park_go, 1);
+    POLL_UNTIL(harness_waiter_rc(&w) == 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
+    cl_after_wake = NULL;
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &newcomer), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("R17 policy");
@@ -593,6 +701,7 @@ int main(void)
     tcase_add_test(tc, test_R17_young_head_may_be_bypassed);
     tcase_add_test(tc, test_R17_young_head_bypassed_while_head_stalled);
     tcase_add_test(tc, test_R17_woken_waiter_keeps_its_place);
+    tcase_add_test(tc, test_R17_newcomer_behind_old_woken_head);
     tcase_add_test(tc, test_R17_old_head_never_bypassed);
     tcase_add_test(tc, test_R17_head_ages_past_bypass);
     tcase_add_test(tc, test_R17_capacity_never_exceeded_under_load);

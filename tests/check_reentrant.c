@@ -87,8 +87,8 @@ START_TEST(test_R21_any_variant_reenters_when_full)
     ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &obj), 0);
-    harness_waiter_start(&w, lim, HARNESS_PLAIN, NULL, 0, 1);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 1);
 
     for (v = 0; v < HARNESS_NVARIANTS; v++)
         ck_assert_int_eq(harness_acquire_variant(lim, (enum harness_variant)v, &obj, 100), 0);
@@ -142,7 +142,7 @@ START_TEST(test_R21_token_goes_to_head_in_order)
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     for (i = 0; i < N; i++) {
         harness_waiter_start(&w[i], lim, (enum harness_variant)(i % 2 ? HARNESS_OBJ : HARNESS_PLAIN),
-                             &w[i], 0, 1);
+                             &w[i], HARNESS_NO_DEADLINE, HARNESS_HOLD);
         POLL_UNTIL(caplimit_threads_waiting(lim) == (size_t)i + 1);
     }
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -175,8 +175,8 @@ START_TEST(test_R21_queued_borrower_edeadlk)
 
     ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &other), 0);
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &obj, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &obj, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &obj), EDEADLK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &obj), EDEADLK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &obj, CLOCK_MONOTONIC, &soon),
@@ -382,8 +382,8 @@ START_TEST(test_R21_with_nests_three_deep)
 
     /* the same while another thread waits: it gets the token only at the end */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&w, lim, HARNESS_OBJ, &w, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &w, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&w, 1);
     memset(&n, 0, sizeof n);
     n.lim = lim;
     ck_assert_int_eq(caplimit_release(lim), 0);
@@ -408,9 +408,9 @@ START_TEST(test_R21_cancel_queued_waiter)
     ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_start(&a, lim, HARNESS_PLAIN, NULL, 0, 0);
-    POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
-    harness_waiter_start(&b, lim, HARNESS_UNTIL, NULL, 600000, 1);
+    harness_waiter_init(&a, lim, HARNESS_PLAIN, NULL, HARNESS_RELEASE_AT_ONCE);
+    harness_waiter_queue(&a, 1);
+    harness_waiter_start(&b, lim, HARNESS_UNTIL, NULL, 600000, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 2);
     ck_assert_int_eq(pthread_cancel(a.thread), 0);
     ck_assert_int_eq(harness_waiter_join(&a), HARNESS_RC_CANCELLED);

@@ -18,13 +18,13 @@ START_TEST(test_R1_zero_total_is_paused)
     caplimit_t *lim;
     struct harness_waiter w;
 
-    ck_assert_int_eq(caplimit_create(&lim, 0), 0);
+    lim = harness_make(0);
     ck_assert_uint_eq(caplimit_total_tokens(lim), 0);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[0]), EWOULDBLOCK);
 
-    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_assert_counts(lim, 0, 1);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
@@ -41,7 +41,7 @@ START_TEST(test_R1_infinite_never_waits)
     caplimit_t *lim;
     size_t i;
 
-    ck_assert_int_eq(caplimit_create(&lim, CAPLIMIT_INFINITE), 0);
+    lim = harness_make(CAPLIMIT_INFINITE);
     ck_assert_uint_eq(caplimit_total_tokens(lim), CAPLIMIT_INFINITE);
     ck_assert_uint_eq(caplimit_available_tokens(lim), CAPLIMIT_INFINITE);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
@@ -62,7 +62,7 @@ START_TEST(test_R1_borrower_holds_at_most_one)
     caplimit_t *lim;
     struct timespec t = harness_deadline_ms(1000);
 
-    ck_assert_int_eq(caplimit_create(&lim, 5), 0);
+    lim = harness_make(5);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EDEADLK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
@@ -87,7 +87,7 @@ START_TEST(test_R2_thread_and_object_never_collide)
     struct caplimit_statistics st;
     size_t i, nthread = 0, nobject = 0;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     /* same bits, other kind: not a re-entry */
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, alias), 0);
@@ -150,7 +150,7 @@ START_TEST(test_R2_object_token_released_from_another_thread)
     struct r2_arg a;
     pthread_t t;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[1]), 0);
     a.lim = lim;
     a.obj = &objs[1];
@@ -170,7 +170,7 @@ START_TEST(test_R2_thread_token_released_only_by_its_thread)
     struct harness_state before;
     pthread_t t;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     harness_snap(lim, &before);
     a.lim = lim;
@@ -217,7 +217,7 @@ START_TEST(test_R3_holder_gets_EDEADLK_with_or_without_free_token)
 {
     caplimit_t *lim;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     r3_all_refused(lim, 1, NULL);            /* a token is free */
@@ -240,9 +240,9 @@ START_TEST(test_R3_queued_object_gets_EDEADLK_from_any_thread)
     caplimit_t *lim;
     struct harness_waiter w;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     /* this thread asks for the same object that waits in the queue */
     r3_all_refused(lim, 0, &objs[2]);
@@ -265,10 +265,10 @@ START_TEST(test_R3_queued_object_gets_EDEADLK_while_a_token_is_free)
     caplimit_t *lim;
     struct harness_waiter w;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 60000000000ULL), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_stall(w.thread);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -290,9 +290,9 @@ START_TEST(test_R2_queued_thread_and_its_object_alias_differ)
     struct harness_waiter w;
 
     /* a queued thread borrower leaves its object alias free */
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, (const void *)w.thread),
                      EWOULDBLOCK);
@@ -311,9 +311,9 @@ START_TEST(test_R4_nowait_does_not_jump_the_queue)
     struct harness_waiter b;
     struct timespec past = { 0, 0 };
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);   /* A */
-    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&b, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&b, 1);                                                    /* B */
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -338,11 +338,11 @@ START_TEST(test_R4_queue_behind_waiter_even_with_total_raised_later)
     struct harness_waiter a, b;
 
     /* two waiters; one more token goes to the head, not to a newcomer */
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&a, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_init(&a, lim, HARNESS_OBJ, &objs[1], HARNESS_HOLD);
     harness_waiter_queue(&a, 1);
-    harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&b, 2);
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &objs[3]), EWOULDBLOCK);
@@ -365,13 +365,13 @@ START_TEST(test_R4_R5_scenario_release_then_nowait_never_overgrants)
     caplimit_t *lim;
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     for (i = 0; i < harness_scale(200); i++) {
         struct harness_waiter w;
         int rc;
 
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-        harness_waiter_init(&w, lim, i % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL, &objs[1], 0);
+        harness_waiter_init(&w, lim, i % 2 ? HARNESS_PLAIN : HARNESS_OBJ_UNTIL, &objs[1], HARNESS_RELEASE_AT_ONCE);
         w.clock = CLOCK_MONOTONIC;
         harness_waiter_queue(&w, 1);
         ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
@@ -414,13 +414,13 @@ START_TEST(test_R5_fifo_through_ten_queued_threads)
     struct harness_waiter w[R5_N];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     for (i = 0; i < R5_N; i++) {
         /* mix thread and object borrowers: one queue for both */
         harness_waiter_init(&w[i], lim,
                             i % 3 == 2 ? HARNESS_OBJ : (i % 3 ? HARNESS_UNTIL : HARNESS_PLAIN),
-                            &objs[i], 1);
+                            &objs[i], HARNESS_HOLD);
         w[i].id = i;
         w[i].on_grant = r5_on_grant;
         harness_waiter_queue(&w[i], (size_t)i + 1);
@@ -445,11 +445,11 @@ START_TEST(test_R5_release_of_many_grants_in_order_up_to_total)
     struct harness_waiter w[6];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 6; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     for (i = 0; i < 3; i++) {
@@ -478,11 +478,11 @@ START_TEST(test_R8_lower_then_raise_never_overgrants)
     struct harness_waiter w[3];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     for (i = 0; i < 3; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[i]), 0);
     for (i = 0; i < 3; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], 1);
+        harness_waiter_init(&w[i], lim, HARNESS_OBJ, &objs[8 + i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     /* a fall takes nothing back */
@@ -524,9 +524,9 @@ START_TEST(test_R8_rise_empties_queue_then_newcomer_gets_in)
     struct harness_waiter w[4];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 0), 0);
+    lim = harness_make(0);
     for (i = 0; i < 4; i++) {
-        harness_waiter_init(&w[i], lim, i % 2 ? HARNESS_UNTIL : HARNESS_OBJ, &objs[i], 1);
+        harness_waiter_init(&w[i], lim, i % 2 ? HARNESS_UNTIL : HARNESS_OBJ, &objs[i], HARNESS_HOLD);
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
@@ -559,9 +559,9 @@ START_TEST(test_R8_scenario_quota_raised_under_load)
     struct harness_waiter w[8];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     for (i = 0; i < 8; i++) {
-        harness_waiter_init(&w[i], lim, HARNESS_PLAIN, NULL, 1);
+        harness_waiter_init(&w[i], lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
         harness_waiter_run(&w[i]);
     }
     POLL_UNTIL(caplimit_threads_waiting(lim) == 6);
@@ -588,7 +588,7 @@ START_TEST(test_R9_release_by_non_holder_is_EPERM)
     struct harness_waiter w;
     struct harness_state before;
 
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), EPERM);
@@ -596,7 +596,7 @@ START_TEST(test_R9_release_by_non_holder_is_EPERM)
     harness_snap_free(&before);
 
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_release(lim), EPERM);
@@ -619,8 +619,8 @@ START_TEST(test_R9_release_of_another_limiter_token_is_EPERM)
 {
     caplimit_t *a, *b;
 
-    ck_assert_int_eq(caplimit_create(&a, 1), 0);
-    ck_assert_int_eq(caplimit_create(&b, 1), 0);
+    a = harness_make(1);
+    b = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(a), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(a, &objs[0]), EWOULDBLOCK);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(b, &objs[0]), 0);
@@ -645,7 +645,7 @@ START_TEST(test_R10_snapshot_is_consistent)
     size_t i;
     int seen_self = 0, seen_worker = 0, seen_obj0 = 0, seen_obj1 = 0;
 
-    ck_assert_int_eq(caplimit_create(&lim, 4), 0);
+    lim = harness_make(4);
     ck_assert_int_eq(caplimit_statistics(lim, &st), 0);
     ck_assert_uint_eq(st.nborrowers, 0);
     ck_assert_uint_eq(st.borrowed_tokens, 0);
@@ -656,10 +656,10 @@ START_TEST(test_R10_snapshot_is_consistent)
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[1]), 0);
-    harness_waiter_init(&holder, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&holder, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_run(&holder);
     ck_assert_int_eq(harness_waiter_wait_rc(&holder), 0);
-    harness_waiter_init(&waiter, lim, HARNESS_OBJ, &objs[2], 1);
+    harness_waiter_init(&waiter, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
     harness_waiter_queue(&waiter, 1);
 
     ck_assert_int_eq(caplimit_statistics(lim, &st), 0);
@@ -729,7 +729,7 @@ START_TEST(test_R10_snapshot_consistent_under_churn)
     pthread_t t[3];
     int i;
 
-    ck_assert_int_eq(caplimit_create(&lim, 2), 0);
+    lim = harness_make(2);
     for (i = 0; i < 3; i++)
         harness_spawn(&t[i], r10_churn, lim);
     for (i = 0; i < harness_scale(3000); i++) {
@@ -760,7 +760,7 @@ START_TEST(test_R11_available_tokens)
 {
     caplimit_t *lim;
 
-    ck_assert_int_eq(caplimit_create(&lim, 3), 0);
+    lim = harness_make(3);
     ck_assert_uint_eq(caplimit_available_tokens(lim), 3);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
@@ -793,7 +793,7 @@ START_TEST(test_R12_destroy_busy_while_borrowed_or_waiting)
     struct harness_state before;
 
     ck_assert_int_eq(caplimit_destroy(NULL), EINVAL);
-    ck_assert_int_eq(caplimit_create(&lim, 1), 0);
+    lim = harness_make(1);
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
@@ -803,7 +803,7 @@ START_TEST(test_R12_destroy_busy_while_borrowed_or_waiting)
 
     ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
-    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, 1);
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_snap(lim, &before);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
@@ -817,7 +817,7 @@ START_TEST(test_R12_destroy_busy_while_borrowed_or_waiting)
 
     /* waiting only: a paused limiter */
     ck_assert_int_eq(caplimit_set_total_tokens(lim, 0), 0);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[1], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     harness_assert_counts(lim, 0, 1);
     ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
@@ -841,7 +841,7 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
     size_t i;
 
     ck_assert_ptr_nonnull(many);
-    ck_assert_int_eq(caplimit_create(&lim, R14_N + 1), 0);
+    lim = harness_make(R14_N + 1);
     for (i = 0; i < R14_N; i++)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &many[i]), 0);
     harness_assert_counts(lim, R14_N, 0);
@@ -851,7 +851,7 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
     /* the last token, then a waiter, then hand-off */
     ck_assert_int_eq(caplimit_acquire(lim), 0);
     ck_assert_int_eq(caplimit_acquire_nowait(lim), EDEADLK);
-    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], 1);
+    harness_waiter_init(&w, lim, HARNESS_OBJ, &objs[0], HARNESS_HOLD);
     harness_waiter_queue(&w, 1);
     ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &many[12345]), 0);
     ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
@@ -877,6 +877,58 @@ START_TEST(test_R14_hundred_thousand_object_borrowers)
 }
 END_TEST
 
+/* ---- More grants in one dispatch than the batch of deferred signals ---- */
+
+#define NBATCH 20                    /* more than CL_WAKE_BATCH (8) */
+
+static void batch_round(caplimit_t *lim)
+{
+    struct harness_waiter w[NBATCH];
+    int borrowers[NBATCH];
+    int i;
+
+    for (i = 0; i < NBATCH; i++) {
+        if (i % 2)
+            harness_waiter_start(&w[i], lim, HARNESS_OBJ_UNTIL, &borrowers[i], 60000, HARNESS_HOLD);
+        else
+            harness_waiter_start(&w[i], lim, HARNESS_PLAIN, NULL, HARNESS_NO_DEADLINE, HARNESS_HOLD);
+        POLL_UNTIL(caplimit_threads_waiting(lim) == (size_t)i + 1);
+    }
+    /* one dispatch: 8 signals after the unlock, 12 under the lock */
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, NBATCH), 0);
+    for (i = 0; i < NBATCH; i++)
+        POLL_UNTIL(harness_waiter_rc(&w[i]) == 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), NBATCH);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+    for (i = 0; i < NBATCH; i++) {
+        ck_assert_int_eq(harness_waiter_finish(&w[i]), 0);
+    }
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+}
+
+/* R5: a rise from 0 to 20 with 20 waiters queued grants all of them. */
+START_TEST(test_R5_rise_grants_more_than_a_batch)
+{
+    caplimit_t *lim = harness_make(0);
+
+    batch_round(lim);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
+/* R17: the same with a young head: the rise wakes all 20 to take a token. */
+START_TEST(test_R17_rise_wakes_more_than_a_batch)
+{
+    caplimit_t *lim = harness_make(0);
+
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT, 60000000000ULL), 0);
+    batch_round(lim);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rules");
@@ -897,6 +949,8 @@ int main(void)
     tcase_add_test(tc, test_R4_R5_scenario_release_then_nowait_never_overgrants);
     tcase_add_test(tc, test_R5_fifo_through_ten_queued_threads);
     tcase_add_test(tc, test_R5_release_of_many_grants_in_order_up_to_total);
+    tcase_add_test(tc, test_R5_rise_grants_more_than_a_batch);
+    tcase_add_test(tc, test_R17_rise_wakes_more_than_a_batch);
     tcase_add_test(tc, test_R8_lower_then_raise_never_overgrants);
     tcase_add_test(tc, test_R8_rise_empties_queue_then_newcomer_gets_in);
     tcase_add_test(tc, test_R8_scenario_quota_raised_under_load);

@@ -4,6 +4,15 @@
  * R16: many threads, every variant, one limiter; an independent counter of
  * the tokens in use never exceeds the total, and everything comes back.
  * STRESS_ITERATIONS in the environment scales the run (default 2000).
+ *
+ * While the controller moves the total between 1 and TOTAL (R8), the
+ * bound is `allowed`, as in tests/stress.c: a grant happens only while
+ * borrowed < total, so borrowed never exceeds the largest total in force
+ * since borrowed was last <= total.  The controller, the only thread that
+ * sets the total, raises allowed before a rise, leaves it on a fall, and
+ * lowers it to the total once a snapshot shows borrowed <= total.  A check
+ * that reads a count and then allowed is trusted only when no lowering
+ * (inside an odd allowed_seq) overlapped it.
  */
 #include "harness.h"
 
@@ -19,13 +28,26 @@ static atomic_int inuse, max_inuse, stop;
 static atomic_long successes, refusals;
 static long iterations = 2000;
 static char objs[NTHREADS];
+static atomic_size_t allowed;
+static atomic_uint allowed_seq;
+
+/* v (read after s1 = allowed_seq) is within the bound, if no lowering of
+ * allowed overlapped the reads. */
+static int within_allowed(unsigned s1, size_t v)
+{
+    size_t a = atomic_load(&allowed);
+
+    return s1 != atomic_load(&allowed_seq) || (s1 & 1) || v <= a;
+}
 
 static void note_in_use(void)
 {
+    unsigned s1 = atomic_load(&allowed_seq);
     int n = atomic_fetch_add(&inuse, 1) + 1;
     int m = atomic_load(&max_inuse);
 
     WORKER_CHECK(n <= TOTAL);
+    WORKER_CHECK(within_allowed(s1, (size_t)n));
     while (n > m && !atomic_compare_exchange_weak(&max_inuse, &m, n))
         ;
 }
@@ -63,15 +85,43 @@ static void *observer(void *arg)
     (void)arg;
     while (!atomic_load(&stop)) {
         struct caplimit_statistics st;
+        unsigned s1 = atomic_load(&allowed_seq);
+        size_t b;
         WORKER_CHECK(caplimit_statistics(lim, &st) == 0);
         WORKER_CHECK(st.nborrowers == st.borrowed_tokens);
         WORKER_CHECK(st.borrowed_tokens <= TOTAL);
+        WORKER_CHECK(within_allowed(s1, st.borrowed_tokens));
         WORKER_CHECK(st.threads_waiting <= NTHREADS);
         caplimit_statistics_destroy(&st);
-        WORKER_CHECK(caplimit_borrowed_tokens(lim) <= TOTAL);
+        s1 = atomic_load(&allowed_seq);
+        b = caplimit_borrowed_tokens(lim);
+        WORKER_CHECK(b <= TOTAL);
+        WORKER_CHECK(within_allowed(s1, b));
         harness_yield();
     }
     return NULL;
+}
+
+static void set_total(size_t t)
+{
+    if (t > atomic_load(&allowed))
+        atomic_store(&allowed, t);
+    WORKER_CHECK(caplimit_set_total_tokens(lim, t) == 0);
+}
+
+/* Once borrowed <= total, nothing is granted above the total until the
+ * controller changes it: allowed comes down to the total. */
+static void settle_allowed(void)
+{
+    struct caplimit_statistics st;
+
+    WORKER_CHECK(caplimit_statistics(lim, &st) == 0);
+    if (st.borrowed_tokens <= st.total_tokens && st.total_tokens < atomic_load(&allowed)) {
+        atomic_fetch_add(&allowed_seq, 1);
+        atomic_store(&allowed, st.total_tokens);
+        atomic_fetch_add(&allowed_seq, 1);
+    }
+    caplimit_statistics_destroy(&st);
 }
 
 /* Lowers and raises the total under load (R8): never above TOTAL. */
@@ -80,10 +130,11 @@ static void *controller(void *arg)
     size_t k = 0;
     (void)arg;
     while (!atomic_load(&stop)) {
-        WORKER_CHECK(caplimit_set_total_tokens(lim, 1 + k++ % TOTAL) == 0);
+        set_total(1 + k++ % TOTAL);
         harness_yield();
+        settle_allowed();
     }
-    WORKER_CHECK(caplimit_set_total_tokens(lim, TOTAL) == 0);
+    set_total(TOTAL);
     return NULL;
 }
 
@@ -95,7 +146,8 @@ static void run_stress(int with_controller)
 
     if (env != NULL && atol(env) > 0)
         iterations = atol(env);
-    ck_assert_int_eq(caplimit_create(&lim, TOTAL), 0);
+    lim = harness_make(TOTAL);
+    atomic_store(&allowed, TOTAL);
     harness_spawn(&obs, observer, NULL);
     if (with_controller)
         harness_spawn(&ctl, controller, NULL);

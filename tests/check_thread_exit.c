@@ -129,7 +129,7 @@ static void exit_case(enum ending how)
         ck_assert_int_eq(caplimit_set_reentrant(lim, 1), 0);
     harness_spawn(&t, holder_main, &h);
     POLL_UNTIL(LOAD(&h.ready));
-    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 600000, 1);
+    harness_waiter_start(&w, lim, HARNESS_UNTIL, NULL, 600000, HARNESS_HOLD);
     POLL_UNTIL(caplimit_threads_waiting(lim) == 1);
     if (how == CANCELLED_IN_WITH)
         ck_assert_int_eq(pthread_cancel(t), 0);
@@ -233,7 +233,7 @@ START_TEST(test_R22_several_limiters)
         if (held_at_exit(i)) {
             harness_waiter_start(&w[i], m.lim[i], (enum harness_variant)(i % 2 ? HARNESS_PLAIN
                                                                                : HARNESS_OBJ),
-                                 &w[i], 0, 1);
+                                 &w[i], HARNESS_NO_DEADLINE, HARNESS_HOLD);
             POLL_UNTIL(caplimit_threads_waiting(m.lim[i]) == 1);
         }
     }
@@ -393,6 +393,102 @@ START_TEST(test_R22_many_threads_end_holding)
 }
 END_TEST
 
+/* ---- R22: an object waiter exits while its signal may be in flight ----- */
+
+#define EXIT_ROUNDS 300
+
+static const long deadlines_us[4] = { 0, 300, 1000, 10000000 };
+
+struct exit_arg {
+    caplimit_t *lim;
+    long until_us;
+    int rc;
+    int done;
+};
+
+/* Registered only by its wait (object borrower, never a thread holder);
+ * detached, so its stack and TLS go as soon as it ends.  Each round has
+ * its own exit_arg: the handshake is atomics only, which helgrind does not
+ * see as ordering, so a reused record would look like a race to it. */
+static void *object_waiter(void *arg)
+{
+    struct exit_arg *a = arg;
+    struct timespec t;
+    int obj, rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += a->until_us / 1000000;
+    t.tv_nsec += a->until_us % 1000000 * 1000;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    rc = caplimit_acquire_on_behalf_of_until(a->lim, &obj, CLOCK_MONOTONIC, &t);
+    if (rc == 0)
+        WORKER_CHECK(caplimit_release_on_behalf_of(a->lim, &obj) == 0);
+    STORE(&a->rc, rc);
+    STORE(&a->done, 1);
+    return NULL;
+}
+
+static void spin_us(long us)
+{
+    struct timespec t0, now;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - t0.tv_sec) * 1000000L + (now.tv_nsec - t0.tv_nsec) / 1000 < us);
+}
+
+/* Each round a detached thread waits with a deadline of 0, 0.3 or 1 ms
+ * (or 10 s, so that some rounds surely end in a grant), and the test thread
+ * grants it (by a release, or by raising the total) at about that time:
+ * the waiter may wake by its deadline, see GRANTED and exit before the
+ * granter's signal, sent after the unlock, has gone out.
+ * Its exit must wait for that signal (a use after free otherwise: TSan or
+ * ASan see it; glibc may hang or crash). */
+START_TEST(test_R22_object_waiter_exits_with_signal_in_flight)
+{
+    static struct exit_arg args[EXIT_ROUNDS];
+    caplimit_t *lim = harness_make(1);
+    pthread_attr_t attr;
+    int round, holder, granted = 0;
+
+    ck_assert_int_eq(pthread_attr_init(&attr), 0);
+    ck_assert_int_eq(pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED), 0);
+    for (round = 0; round < harness_scale(EXIT_ROUNDS); round++) {
+        struct exit_arg *a = &args[round];  /* never reused: see below */
+        pthread_t t;
+        int by_release = round % 2 == 0;
+
+        if (by_release)
+            ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &holder), 0);
+        else
+            ck_assert_int_eq(caplimit_set_total_tokens(lim, 0), 0);
+        a->lim = lim;
+        a->until_us = deadlines_us[round / 2 % 4];
+        ck_assert_int_eq(pthread_create(&t, &attr, object_waiter, a), 0);
+        POLL_UNTIL(caplimit_threads_waiting(lim) == 1 || LOAD(&a->done));
+        spin_us(a->until_us < 1000 ? a->until_us : 1000);
+        if (by_release)
+            ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &holder), 0);
+        else
+            ck_assert_int_eq(caplimit_set_total_tokens(lim, 1), 0);
+        POLL_UNTIL(LOAD(&a->done));
+        ck_assert_msg(a->rc == 0 || a->rc == ETIMEDOUT, "round %d: rc %d", round, a->rc);
+        granted += a->rc == 0;
+        ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+        ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+    }
+    pthread_attr_destroy(&attr);
+    /* the waiter's stack is gone when the limiter goes: R12 still holds */
+    POLL_UNTIL(caplimit_destroy(lim) == 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_gt(granted, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("R22 thread exit");
@@ -407,6 +503,7 @@ int main(void)
     tcase_add_test(tc, test_R22_object_tokens_stay);
     tcase_add_test(tc, test_R22_exit_after_close);
     tcase_add_test(tc, test_R22_many_threads_end_holding);
+    tcase_add_test(tc, test_R22_object_waiter_exits_with_signal_in_flight);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }

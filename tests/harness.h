@@ -98,7 +98,8 @@ long harness_span_ms(long ms);
 /* A test case whose tests end by asserting no worker failed. */
 TCase *harness_tcase_create(const char *name);
 
-/* Runs a suite in fork mode with the given per-test timeout (seconds). */
+/* Runs a suite in fork mode (CK_FORK in the environment overrides it);
+ * the per-test timeout is Check's, CK_DEFAULT_TIMEOUT (tests/local.mk). */
 int harness_run(Suite *s);
 
 /* A limiter's counters, or the test fails. */
@@ -169,6 +170,15 @@ struct harness_waiter {
     unsigned long seq;               /* harness_grant_seq() at the grant */
     int tid;                         /* its kernel thread id, once it runs */
 };
+
+/* The hold argument of harness_waiter_init and harness_waiter_start. */
+enum harness_hold {
+    HARNESS_RELEASE_AT_ONCE = 0,     /* granted, release at once */
+    HARNESS_HOLD = 1                 /* granted, hold until harness_waiter_go */
+};
+/* harness_waiter_start's until_ms for a variant that takes no deadline
+ * (only the *_UNTIL variants read it: for them 0 is a deadline of now). */
+#define HARNESS_NO_DEADLINE 0L
 
 void harness_waiter_init(struct harness_waiter *w, caplimit_t *lim,
                          enum harness_variant v, const void *obj, int hold);

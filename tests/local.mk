@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 # The test suite.  Each part keeps its own fragment:
-#   tests/core.mk     R1..R16, CAPLIMIT_WITH, the Trio/AnyIO scenarios, ENOMEM
-#   tests/more.mk     R17..R22 (policy, close, counters, holds, reentrant, exit)
+#   tests/checks.mk   R1..R22 by topic (hand-off, deadlines, cancellation,
+#                     policy, close, counters, holds, exit, allocation, stress)
 #   tests/reliability.mk  stress, valgrind and sanitizer targets
+#   tests/layout.mk   the public structs against the spec's layout
 #   tests/shared.mk   R24..R29 across processes (shared limiters)
 #   tests/weighted.mk R23 weighted holds, R29 drain
 if HAVE_CHECK
@@ -20,10 +21,8 @@ endif
 # Check's per-test timeout, scaled for slow runs (valgrind sets its own).
 AM_TESTS_ENVIRONMENT = CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-60}; export CK_DEFAULT_TIMEOUT;
 
-include $(srcdir)/tests/core.mk
-include $(srcdir)/tests/more.mk
+include $(srcdir)/tests/checks.mk
 include $(srcdir)/tests/reliability.mk
-include $(srcdir)/tests/regress.mk
 include $(srcdir)/tests/layout.mk
 include $(srcdir)/tests/shared.mk
 include $(srcdir)/tests/weighted.mk

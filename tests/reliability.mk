@@ -21,7 +21,6 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_fault_sweep
 TESTS += tests/check_fault_sweep
 tests_check_fault_sweep_SOURCES = tests/check_fault_sweep.c
-tests_check_fault_sweep_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 tests_check_fault_sweep_CFLAGS = $(CL_TEST_FLAGS)
 tests_check_fault_sweep_LDADD = $(CL_WHITEBOX_TEST_LIBS)
 endif
