@@ -6,8 +6,10 @@
 # source tree with dpkg-buildpackage -us -uc -b, check them with lintian
 # (no error, no warning), install them on this machine, build programs
 # against the system's paths with pkg-config (shared and static) and with
-# CMake's find_package (tests/check-cmake.sh), run them, then purge the
-# packages again, whether the checks passed or not.
+# CMake's find_package (tests/check-cmake.sh), run them, run the installed
+# caplimit(1) on a limiter of its own, check that each manual page of man/
+# is in its package, then purge the packages again, whether the checks
+# passed or not.
 #
 # Run as root on Debian, from CI (.ci/run) or by hand; not part of make
 # check.  It refuses to run when a libcaplimit package is already
@@ -32,8 +34,12 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/caplimit-deb.XXXXXX") || exit 99
 installed=
+shm=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
+    if [ -n "$shm" ] && [ -e "/dev/shm/${shm#/}" ]; then
+        caplimit unlink "$shm" 2>/dev/null || rm -f "/dev/shm/${shm#/}"
+    fi
     if [ -n "$installed" ]; then
         log "purging $installed"
         # shellcheck disable=SC2086 # a list of package names
@@ -160,6 +166,39 @@ if ! caplimit --version > "$tmp/version.out" 2>&1; then
 else
     log "caplimit --version: $(head -n 1 "$tmp/version.out")"
 fi
+# The installed command on a limiter of its own: created by run, seen by
+# status, removed by unlink (and by cleanup if a step fails).
+shm=/pkgtest-$$
+json_has() {
+    for kv; do
+        grep -Eq "[{,]${kv}[,}]" "$tmp/status.json" || return 1
+    done
+}
+if ! caplimit run "$shm" -n 1 -- true; then
+    bad "caplimit run $shm -n 1 -- true fails"
+elif ! caplimit status --json "$shm" > "$tmp/status.json" 2>&1; then
+    cat "$tmp/status.json" >&2
+    bad "caplimit status --json $shm fails"
+elif ! json_has "\"name\":\"$shm\"" '"total_tokens":1' '"borrowed_tokens":0' \
+        '"granted_at_once":1'; then
+    cat "$tmp/status.json" >&2
+    bad "caplimit status --json $shm: not a free limiter of 1 token that granted 1 run"
+elif ! caplimit unlink "$shm"; then
+    bad "caplimit unlink $shm fails"
+elif [ -e "/dev/shm/${shm#/}" ]; then
+    bad "caplimit unlink $shm leaves /dev/shm/${shm#/}"
+else
+    log "caplimit run, status --json, unlink: ok"
+fi
+# Every page of man/ is in its package: section 1 in caplimit, the API and
+# the overview in libcaplimit-dev.
+for page in "$top"/man/*.[0-9]; do
+    page=${page##*/} sect=${page##*.}
+    case $sect in 1) want=caplimit ;; *) want=libcaplimit-dev ;; esac
+    file=/usr/share/man/man$sect/$page.gz
+    got=$(dpkg-query -S "$file" 2>/dev/null | sed 's/:.*//')
+    [ "$got" = "$want" ] || bad "$file: in package '${got:-none}', not $want"
+done
 man -w caplimit_create >/dev/null 2>&1 || bad "man caplimit_create finds no page"
 man -w 7 caplimit >/dev/null 2>&1 || bad "man 7 caplimit finds no page"
 
