@@ -104,12 +104,14 @@ cp "$top/tests/check-cmake.sh" "$tmp/" || exit 99
 cat > "$tmp/user.c" <<'PROG'
 #include <caplimit.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 int main(void)
 {
     caplimit_t *lim;
-    char line[80];
+    char line[80], name[64];
     int bad = 0;
 
     if (caplimit_create(&lim, 1) != 0)
@@ -118,6 +120,14 @@ int main(void)
     bad |= caplimit_acquire_nowait(lim) != EDEADLK;
     caplimit_format(lim, line, sizeof line);
     puts(line);
+    bad |= caplimit_release(lim) != 0;
+    bad |= caplimit_destroy(lim) != 0;
+    /* a shared limiter: shm_open, from -lrt on an old glibc */
+    snprintf(name, sizeof name, "/pkgtest-user-%ld", (long)getpid());
+    if (caplimit_open(&lim, name, O_CREAT | O_EXCL, 0600, 1) != 0)
+        return 1;
+    bad |= caplimit_unlink(name) != 0;
+    bad |= caplimit_acquire(lim) != 0;
     bad |= caplimit_release(lim) != 0;
     bad |= caplimit_destroy(lim) != 0;
     return bad;
