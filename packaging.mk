@@ -20,6 +20,7 @@ EXTRA_DIST += \
 	debian/libcaplimit-dev.docs \
 	debian/libcaplimit-dev.examples \
 	debian/caplimit.install \
+	debian/caplimit.examples \
 	debian/not-installed
 
 # The tarball carries every file the README names (make distcheck runs it).

@@ -7,7 +7,7 @@
 #   tests/shared.mk   R24..R29 across processes (shared limiters)
 #   tests/weighted.mk R23 weighted holds, R29 drain
 if HAVE_CHECK
-noinst_LTLIBRARIES += tests/libharness.la
+check_LTLIBRARIES += tests/libharness.la
 tests_libharness_la_SOURCES = tests/harness.c tests/harness.h
 tests_libharness_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 

@@ -6,7 +6,7 @@
 #   check_shared_death  R26: processes that end, however they end; stress
 #   check_shared_fuzz   R27: a scribbled segment never crashes a call
 if HAVE_CHECK
-noinst_LTLIBRARIES += tests/libsharedharness.la
+check_LTLIBRARIES += tests/libsharedharness.la
 tests_libsharedharness_la_SOURCES = tests/shared_harness.c tests/shared_harness.h
 tests_libsharedharness_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 

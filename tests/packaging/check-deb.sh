@@ -6,8 +6,10 @@
 # source tree with dpkg-buildpackage -us -uc -b, check them with lintian
 # (no error, no warning), install them on this machine, build programs
 # against the system's paths with pkg-config (shared and static) and with
-# CMake's find_package (tests/check-cmake.sh), run them, then purge the
-# packages again, whether the checks passed or not.
+# CMake's find_package (tests/check-cmake.sh), run them, run the installed
+# caplimit(1) on a limiter of its own, check that each manual page of man/
+# is in its package, then purge the packages again, whether the checks
+# passed or not.
 #
 # Run as root on Debian, from CI (.ci/run) or by hand; not part of make
 # check.  It refuses to run when a libcaplimit package is already
@@ -17,7 +19,8 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 packages="libcaplimit1 libcaplimit-dev caplimit"
-log() { echo "check-deb.sh: $*"; }
+# each line says when, in seconds since the start: CI keeps this step cheap
+log() { echo "check-deb.sh: [$SECONDS s] $*"; }
 die() { echo "check-deb.sh: $*" >&2; exit 1; }
 
 for tool in dpkg-buildpackage lintian dpkg-architecture pkg-config cmake fakeroot; do
@@ -32,8 +35,12 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/caplimit-deb.XXXXXX") || exit 99
 installed=
+shm=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
+    if [ -n "$shm" ] && [ -e "/dev/shm/${shm#/}" ]; then
+        caplimit unlink "$shm" 2>/dev/null || rm -f "/dev/shm/${shm#/}"
+    fi
     if [ -n "$installed" ]; then
         log "purging $installed"
         # shellcheck disable=SC2086 # a list of package names
@@ -61,13 +68,12 @@ else
 fi
 
 log "dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-})"
-t0=$SECONDS
 if ! (cd "$tmp/libcaplimit" && dpkg-buildpackage -us -uc -b) > "$tmp/build.log" 2>&1; then
     tail -n 60 "$tmp/build.log" >&2
     die "dpkg-buildpackage failed"
 fi
 grep -E '^dpkg-gensymbols: warning|^dpkg-shlibdeps: warning' "$tmp/build.log"
-log "built in $((SECONDS - t0)) s: $(cd "$tmp" && echo ./*.deb)"
+log "built: $(cd "$tmp" && echo ./*.deb)"
 if [ -n "${CHECK_DEB_KEEP:-}" ]; then
     mkdir -p "$CHECK_DEB_KEEP" && cp "$tmp"/*.deb "$tmp"/*.changes "$tmp"/*.buildinfo "$CHECK_DEB_KEEP"/
 fi
@@ -98,12 +104,14 @@ cp "$top/tests/check-cmake.sh" "$tmp/" || exit 99
 cat > "$tmp/user.c" <<'PROG'
 #include <caplimit.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 int main(void)
 {
     caplimit_t *lim;
-    char line[80];
+    char line[80], name[64];
     int bad = 0;
 
     if (caplimit_create(&lim, 1) != 0)
@@ -112,6 +120,14 @@ int main(void)
     bad |= caplimit_acquire_nowait(lim) != EDEADLK;
     caplimit_format(lim, line, sizeof line);
     puts(line);
+    bad |= caplimit_release(lim) != 0;
+    bad |= caplimit_destroy(lim) != 0;
+    /* a shared limiter: shm_open, from -lrt on an old glibc */
+    snprintf(name, sizeof name, "/pkgtest-user-%ld", (long)getpid());
+    if (caplimit_open(&lim, name, O_CREAT | O_EXCL, 0600, 1) != 0)
+        return 1;
+    bad |= caplimit_unlink(name) != 0;
+    bad |= caplimit_acquire(lim) != 0;
     bad |= caplimit_release(lim) != 0;
     bad |= caplimit_destroy(lim) != 0;
     return bad;
@@ -160,6 +176,40 @@ if ! caplimit --version > "$tmp/version.out" 2>&1; then
 else
     log "caplimit --version: $(head -n 1 "$tmp/version.out")"
 fi
+# The installed command on a limiter of its own: created by run, seen by
+# status, removed by unlink (and by cleanup if a step fails).
+shm=/pkgtest-$$
+json_has() {
+    for kv; do
+        grep -Eq "[{,]${kv}[,}]" "$tmp/status.json" || return 1
+    done
+}
+if ! caplimit run "$shm" -n 1 -- true; then
+    bad "caplimit run $shm -n 1 -- true fails"
+elif ! caplimit status --json "$shm" > "$tmp/status.json" 2>&1; then
+    cat "$tmp/status.json" >&2
+    bad "caplimit status --json $shm fails"
+elif ! json_has "\"name\":\"$shm\"" '"total_tokens":1' '"borrowed_tokens":0' \
+        '"granted_at_once":1'; then
+    cat "$tmp/status.json" >&2
+    bad "caplimit status --json $shm: not a free limiter of 1 token that granted 1 run"
+elif ! caplimit unlink "$shm"; then
+    bad "caplimit unlink $shm fails"
+elif [ -e "/dev/shm/${shm#/}" ]; then
+    bad "caplimit unlink $shm leaves /dev/shm/${shm#/}"
+else
+    log "caplimit run, status --json, unlink: ok"
+fi
+# Every page of man/ is in its package: section 1 in caplimit, the API and
+# the overview in libcaplimit-dev.
+dpkg-query -L caplimit > "$tmp/caplimit.files"
+dpkg-query -L libcaplimit-dev > "$tmp/libcaplimit-dev.files"
+for page in "$top"/man/*.[0-9]; do
+    page=${page##*/} sect=${page##*.}
+    case $sect in 1) want=caplimit ;; *) want=libcaplimit-dev ;; esac
+    file=/usr/share/man/man$sect/$page.gz
+    grep -qxF "$file" "$tmp/$want.files" || bad "$file is not in $want"
+done
 man -w caplimit_create >/dev/null 2>&1 || bad "man caplimit_create finds no page"
 man -w 7 caplimit >/dev/null 2>&1 || bad "man 7 caplimit finds no page"
 

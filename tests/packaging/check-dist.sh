@@ -5,7 +5,8 @@
 # check-dist.sh SRCDIR DISTDIR: every file or directory that README.md
 # names (a word of a `code span`, or a link target) and that exists in
 # SRCDIR must be in DISTDIR too, so that the tarball's README tells no
-# lie.  Run by make dist (dist-hook).
+# lie; and, in a git checkout, that every file git tracks is there.  Run
+# by make dist (dist-hook).
 set -uf
 srcdir=$1
 distdir=$2
@@ -31,3 +32,22 @@ if [ -n "$missing" ]; then
     exit 1
 fi
 echo "check-dist.sh: the $n files README.md names are in the tarball"
+
+# From a git checkout: every tracked file (but .gitignore) is in the
+# tarball, so that a new source, test, script or page that no Makefile
+# fragment names fails make dist instead of the tarball's build.
+if tracked=$(git -C "$srcdir" ls-files 2>/dev/null) && [ -n "$tracked" ]; then
+    missing=
+    n=0
+    for f in $tracked; do
+        case $f in .gitignore|*/.gitignore) continue ;; esac
+        [ -e "$srcdir/$f" ] || continue
+        n=$((n + 1))
+        [ -e "$distdir/$f" ] || missing="$missing $f"
+    done
+    if [ -n "$missing" ]; then
+        echo "check-dist.sh: tracked files the tarball lacks (add them to a local.mk):$missing" >&2
+        exit 1
+    fi
+    echo "check-dist.sh: the $n files git tracks are in the tarball"
+fi
