@@ -183,7 +183,7 @@ static const struct figure fixed_figures[] = {
       M_TAIL_CAP, M_TAIL_CAP, 0, 0, 0 },
     { "6t", "THROUGHPUT wait p99 / p50; 8 thr 2 tok", "ns/acquire", "tail",
       M_TAIL_CAP_TP, M_TAIL_CAP_TP, 0, 0, 0 },
-    { "7", "weighted 1..8 of 16, 8 thr: FIFO / Go-style", "ns/op", "weighted",
+    { "7", "weighted 1..8 of 16 tok 8 thr: FIFO / Go-style", "ns/op", "weighted",
       M_W_CAP, M_W_GO, 0, 0, 0 },
     { "7t", "weighted 1..8 of 16: THROUGHPUT / Go-style", "ns/op", "weighted",
       M_W_CAP_TP, M_W_GO, 0, 0, 0 },
