@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __linux__
 #include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,7 +232,9 @@ static pid_t fork_child(struct pong_run *pr)
         die("fork", errno);
     if (pid > 0)
         return pid;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);    /* never outlive the bench */
+#endif
     if (getppid() != parent)
         _exit(3);
     bystander_start();               /* a thread alive here too */
