@@ -58,7 +58,7 @@ enum meas {
     M_W_CAP, M_W_CAP_TP, M_W_GO,     /* weighted crowds (R23) */
     M_WT_CAP, M_WT_CAP_TP, M_WT_GO,  /* the same, timed */
     M_SHM_NOWAIT, M_SHM_SEM_TRYWAIT, M_SHM_WAIT, M_SHM_SEM_WAIT,
-    M_PONG_CAP, M_PONG_SEM,          /* hand-offs between two processes */
+    M_PONG_CAP, M_PONG_SEM, M_PONG_SEM_FREE, /* hand-offs between two processes */
     M_SCALE,                         /* + kind * NSCALE + i, N=8 excepted */
     NMEAS = M_SCALE + NSCALE_KINDS * NSCALE
 };
@@ -97,12 +97,13 @@ static const char *const meas_names[M_SCALE] = {
     [M_SHM_SEM_WAIT] = "pshared sem_wait+sem_post",
     [M_PONG_CAP] = "2-process ping-pong shared caplimit",
     [M_PONG_SEM] = "2-process ping-pong 2 pshared sem_t",
+    [M_PONG_SEM_FREE] = "2-process ping-pong sem_t, free-running",
 };
 
 /* Measurements that need part two of the API (R23, R24). */
 static int part_two(enum meas m)
 {
-    return m >= M_W_CAP && m <= M_PONG_SEM;
+    return m >= M_W_CAP && m <= M_PONG_SEM_FREE;
 }
 
 static int have_part_two(void)
@@ -197,6 +198,8 @@ static const struct figure fixed_figures[] = {
       M_SHM_WAIT, M_SHM_SEM_WAIT, 3.0, 0, 0 },
     { "8h", "2-process hand-off: shared caplimit / sem_t", "ns/hand-off", "shared",
       M_PONG_CAP, M_PONG_SEM, 1.5, 0, 0 },
+    { "8f", "2-process hand-off: caplimit / free sem_t", "ns/hand-off", "shared",
+      M_PONG_CAP, M_PONG_SEM_FREE, 0, 0, 0 },
     { "8p", "nowait+release: shared / private limiter", "ns/pair", "shared",
       M_SHM_NOWAIT, M_CAP_NOWAIT, 0, 0, 0 },
 };
@@ -399,6 +402,7 @@ static struct result run_one(const struct params *p, enum meas m)
     case M_SHM_SEM_WAIT: return run_pairs(p, PAIR_SHM_SEM_WAIT);
     case M_PONG_CAP: return run_pong(p, PONG_CAP);
     case M_PONG_SEM: return run_pong(p, PONG_SEM);
+    case M_PONG_SEM_FREE: return run_pong(p, PONG_SEM_FREE);
     default: break;
     }
     if (m >= M_SCALE && m < NMEAS) {
@@ -569,10 +573,15 @@ static void print_measurements(int n)
                quantile(v, n, 0.5), quantile(v, n, 0), quantile(v, n, 1),
                median_csw((enum meas)m, n), median_cpu((enum meas)m, n));
     }
+    if (needed[M_PONG_SEM])
+        printf("sem_t ping-pong: %.2f sched_yield calls per hand-off waiting for the other "
+               "side to be in sem_wait (median)\n", median_field(M_PONG_SEM, n, yields));
     if (needed[M_PONG_CAP])
         printf("ping-pong: %.2f%% of the shared limiter's grants were hand-offs to a "
-               "waiter (median); ns, csw and cpu are per hand-off\n",
-               100 * median_field(M_PONG_CAP, n, handoff_share));
+               "waiter; per hand-off %.2f caplimit_threads_waiting and %.2f sched_yield "
+               "calls (medians); ns, csw and cpu are per hand-off\n",
+               100 * median_field(M_PONG_CAP, n, handoff_share),
+               median_field(M_PONG_CAP, n, polls), median_field(M_PONG_CAP, n, yields));
 }
 
 static void print_tails(int n)

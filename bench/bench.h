@@ -88,6 +88,7 @@ struct result {
      * (since the limiter was created, so warm-up included) */
     double lib_mean, lib_waited, lib_max;
     double handoff_share;            /* ping-pong: grants that were hand-offs */
+    double polls, yields;            /* ping-pong: threads_waiting, sched_yield per hand-off */
 };
 
 struct params {
@@ -150,7 +151,9 @@ struct result run_weighted(const struct params *p, enum wkind kind, unsigned nth
 
 /* ---- Shared limiters (shared.c) --------------------------------------- */
 
-enum pong_kind { PONG_CAP, PONG_SEM };
+/* PONG_SEM hands off only to a side already waiting, as PONG_CAP must;
+ * PONG_SEM_FREE is the classic ping-pong, posts running ahead. */
+enum pong_kind { PONG_CAP, PONG_SEM, PONG_SEM_FREE };
 
 /* A new shared limiter, its name made and unlinked already. */
 caplimit_t *shared_open(size_t total);

@@ -112,7 +112,8 @@ struct pong {
     atomic_int stop;
     atomic_int mark;                 /* 1 while the interval is measured, 2 after */
     atomic_int seen;                 /* the child has recorded marks up to this */
-    atomic_int in_acquire[2];        /* PONG_CAP: parent, child in caplimit_acquire */
+    atomic_int in_acquire[2];        /* parent, child in caplimit_acquire or sem_wait */
+    atomic_ulong polls, yields;      /* PONG_CAP: threads_waiting, sched_yield calls */
     long child_csw[3];
     unsigned long long child_cpu[3];
     sem_t to_parent, to_child;       /* PONG_SEM */
@@ -136,6 +137,16 @@ static void sem_wait_intr(sem_t *s)
             die("sem_wait", errno);
 }
 
+/* The other side is a few instructions from its wait, but often cannot
+ * run: on 2 cores the wake just sent has put this side on its core (the
+ * trial with 256 pauses first never saw it arrive), so yield at once. */
+static void pause_a_little(struct pong *pg, unsigned *spins)
+{
+    ++*spins;
+    atomic_fetch_add_explicit(&pg->yields, 1, memory_order_relaxed);
+    sched_yield();
+}
+
 /* Holds the token until the other side waits for it, then hands it over
  * and queues for it again: each hand-off wakes the other process, asleep in
  * caplimit_acquire.  (Without the wait the holder, looping, would take the
@@ -144,6 +155,8 @@ static void sem_wait_intr(sem_t *s)
  * the other side has not yet called caplimit_acquire. */
 static void cap_side(caplimit_t *lim, struct pong *pg, int side)
 {
+    unsigned spins;
+
     for (;;) {
         atomic_store(&pg->in_acquire[side], 1);
         if (caplimit_acquire(lim) != 0)
@@ -152,36 +165,67 @@ static void cap_side(caplimit_t *lim, struct pong *pg, int side)
         atomic_fetch_add_explicit(&pg->handoffs, 1, memory_order_relaxed);
         if (side == 1)
             child_note(pg);
-        while (!atomic_load(&pg->in_acquire[!side]) || caplimit_threads_waiting(lim) == 0) {
+        spins = 0;
+        while (!atomic_load(&pg->in_acquire[!side])
+               || (atomic_fetch_add_explicit(&pg->polls, 1, memory_order_relaxed),
+                   caplimit_threads_waiting(lim) == 0)) {
             if (atomic_load(&pg->stop)) {
                 CHECK(caplimit_release(lim));
                 return;
             }
-            sched_yield();
+            pause_a_little(pg, &spins);
         }
         CHECK(caplimit_release(lim));
     }
 }
 
-static void sem_child(struct pong *pg)
+/* Waits until side is in its acquire or sem_wait; 0, or 1 on stop. */
+static int await_waiter(struct pong *pg, int side)
+{
+    unsigned spins = 0;
+
+    while (!atomic_load(&pg->in_acquire[side])) {
+        if (atomic_load(&pg->stop))
+            return 1;
+        pause_a_little(pg, &spins);
+    }
+    return 0;
+}
+
+static void sem_post_checked(sem_t *s)
+{
+    if (sem_post(s) != 0)
+        die("sem_post", errno);
+}
+
+/* The sem_t ping-pong.  PONG_SEM keeps the caplimit side's rule: post
+ * only to a side already in sem_wait.  PONG_SEM_FREE is the classic one: a
+ * post may run ahead of the other side's wait, which then does not sleep. */
+static void sem_child(struct pong *pg, int rendezvous)
 {
     for (;;) {
+        atomic_store(&pg->in_acquire[1], 1);
         sem_wait_intr(&pg->to_child);
+        atomic_store(&pg->in_acquire[1], 0);
         if (atomic_load(&pg->stop))
             return;
         atomic_fetch_add_explicit(&pg->handoffs, 1, memory_order_relaxed);
         child_note(pg);
-        if (sem_post(&pg->to_parent) != 0)
-            die("sem_post", errno);
+        if (rendezvous && await_waiter(pg, 0))
+            return;
+        sem_post_checked(&pg->to_parent);
     }
 }
 
-static void sem_parent(struct pong *pg)
+static void sem_parent(struct pong *pg, int rendezvous)
 {
     for (;;) {
-        if (sem_post(&pg->to_child) != 0)
-            die("sem_post", errno);
+        if (rendezvous && await_waiter(pg, 1))
+            return;
+        sem_post_checked(&pg->to_child);
+        atomic_store(&pg->in_acquire[0], 1);
         sem_wait_intr(&pg->to_parent);
+        atomic_store(&pg->in_acquire[0], 0);
         if (atomic_load(&pg->stop))
             return;
         atomic_fetch_add_explicit(&pg->handoffs, 1, memory_order_relaxed);
@@ -192,7 +236,7 @@ struct pong_run {
     enum pong_kind kind;
     caplimit_t *lim;
     struct pong *pg;
-    unsigned long ops[3];            /* grants at the marks */
+    unsigned long ops[3], polls[3], yields[3];   /* at the marks */
     struct caplimit_counters counters[3];
 };
 
@@ -203,7 +247,7 @@ static void *parent_side(void *arg)
     if (pr->kind == PONG_CAP)
         cap_side(pr->lim, pr->pg, 0);
     else
-        sem_parent(pr->pg);
+        sem_parent(pr->pg, pr->kind == PONG_SEM);
     return NULL;
 }
 
@@ -219,6 +263,8 @@ static void pong_mark(void *arg, int start)
     int m = start ? 1 : 2;
 
     pr->ops[m] = atomic_load(&pr->pg->handoffs);
+    pr->polls[m] = atomic_load(&pr->pg->polls);
+    pr->yields[m] = atomic_load(&pr->pg->yields);
     if (pr->lim != NULL)
         CHECK(caplimit_counters(pr->lim, &pr->counters[m]));
     atomic_store_explicit(&pr->pg->mark, m, memory_order_release);
@@ -241,7 +287,7 @@ static pid_t fork_child(struct pong_run *pr)
     if (pr->kind == PONG_CAP)
         cap_side(pr->lim, pr->pg, 1);
     else
-        sem_child(pr->pg);
+        sem_child(pr->pg, pr->kind == PONG_SEM);
     _exit(0);
 }
 
@@ -277,8 +323,9 @@ struct result run_pong(const struct params *p, enum pong_kind kind)
     atomic_store(&pr.pg->stop, 1);
     if (kind == PONG_CAP) {
         CHECK(caplimit_close(pr.lim));
-    } else if (sem_post(&pr.pg->to_parent) != 0 || sem_post(&pr.pg->to_child) != 0) {
-        die("sem_post", errno);
+    } else {
+        sem_post_checked(&pr.pg->to_parent);
+        sem_post_checked(&pr.pg->to_child);
     }
     CHECK(pthread_join(t, NULL));
     if (waitpid(child, &status, 0) != child)
@@ -291,6 +338,8 @@ struct result run_pong(const struct params *p, enum pong_kind kind)
         r.csw += (double)(pr.pg->child_csw[2] - pr.pg->child_csw[1]) / ops;
         r.cpu += (double)(pr.pg->child_cpu[2] - pr.pg->child_cpu[1]) / ops;
     }
+    if (pr.ops[2] > pr.ops[1])
+        r.yields = (double)(pr.yields[2] - pr.yields[1]) / (double)(pr.ops[2] - pr.ops[1]);
     /* Only grants to a waiter are hand-offs (the library's counters): the
      * first grant is not, and one not queued in time would not be. */
     if (kind == PONG_CAP) {
@@ -298,6 +347,7 @@ struct result run_pong(const struct params *p, enum pong_kind kind)
         if (waited == 0)
             die("ping-pong: no hand-off", EPROTO);
         r.handoff_share = (double)waited / (double)(pr.ops[2] - pr.ops[1]);
+        r.polls = (double)(pr.polls[2] - pr.polls[1]) / (double)waited;
         r.ns /= r.handoff_share;
         r.csw /= r.handoff_share;
         r.cpu /= r.handoff_share;
