@@ -95,11 +95,11 @@ plot panel("tail") using (column(X) - 0.32):P50 with boxes lc rgb "#a9cce3" titl
 # ---- Weighted holds, shared limiters ----------------------------------------
 unset xtics
 set xtics rotate by -35 left font ",8"
-set xrange [-0.6:3.6]
 set boxwidth 0.6
 set bmargin 12
 set ylabel "ratio (log scale)"
 do for [pn in "weighted shared"] {
+    set xrange [-0.6:(pn eq "weighted" ? 3.6 : 4.6)]
     set title pn eq "weighted" ? \
         "weighted holds, 8 threads, 1..8 of 16 tokens: libcaplimit / Go's Weighted algorithm" : \
         "shared limiters: caplimit_open'ed / process-shared sem_t"
