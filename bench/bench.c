@@ -35,6 +35,8 @@
 #define CROWD_THREADS 8
 #define CROWD_TOKENS 2
 #define SPIN_NS 300
+#define WEIGHTED_THREADS 8
+#define WEIGHTED_TOKENS 16
 
 static const unsigned scale_threads[] = { 2, 4, 8, 16, 64 };
 #define NSCALE (sizeof scale_threads / sizeof scale_threads[0])
@@ -53,6 +55,10 @@ enum meas {
     M_CHAIN_BATON_SMALL, M_CHAIN_BATON_BIG,
     M_CROWD_CAP, M_CROWD_SEM, M_CROWD_NAIVE, M_CROWD_BATON, M_CROWD_CAP_TP,
     M_TAIL_CAP, M_TAIL_CAP_TP,
+    M_W_CAP, M_W_CAP_TP, M_W_GO,     /* weighted crowds (R23) */
+    M_WT_CAP, M_WT_CAP_TP, M_WT_GO,  /* the same, timed */
+    M_SHM_NOWAIT, M_SHM_SEM_TRYWAIT, M_SHM_WAIT, M_SHM_SEM_WAIT,
+    M_PONG_CAP, M_PONG_SEM, M_PONG_SEM_FREE, /* hand-offs between two processes */
     M_SCALE,                         /* + kind * NSCALE + i, N=8 excepted */
     NMEAS = M_SCALE + NSCALE_KINDS * NSCALE
 };
@@ -79,7 +85,31 @@ static const char *const meas_names[M_SCALE] = {
     [M_CROWD_CAP_TP] = "crowd 8/2 caplimit THROUGHPUT",
     [M_TAIL_CAP] = "timed crowd 8/2 caplimit FIFO",
     [M_TAIL_CAP_TP] = "timed crowd 8/2 caplimit THROUGHPUT",
+    [M_W_CAP] = "weighted 8/16 caplimit FIFO",
+    [M_W_CAP_TP] = "weighted 8/16 caplimit THROUGHPUT",
+    [M_W_GO] = "weighted 8/16 Go-style Weighted",
+    [M_WT_CAP] = "timed weighted 8/16 caplimit FIFO",
+    [M_WT_CAP_TP] = "timed weighted 8/16 caplimit THROUGHPUT",
+    [M_WT_GO] = "timed weighted 8/16 Go-style Weighted",
+    [M_SHM_NOWAIT] = "shared caplimit nowait+release",
+    [M_SHM_SEM_TRYWAIT] = "pshared sem_trywait+sem_post",
+    [M_SHM_WAIT] = "shared caplimit acquire+release",
+    [M_SHM_SEM_WAIT] = "pshared sem_wait+sem_post",
+    [M_PONG_CAP] = "2-process ping-pong shared caplimit",
+    [M_PONG_SEM] = "2-process ping-pong 2 pshared sem_t",
+    [M_PONG_SEM_FREE] = "2-process ping-pong sem_t, free-running",
 };
+
+/* Measurements that need part two of the API (R23, R24). */
+static int part_two(enum meas m)
+{
+    return m >= M_W_CAP && m <= M_PONG_SEM_FREE;
+}
+
+static int have_part_two(void)
+{
+    return caplimit_acquire_tokens != NULL && caplimit_open != NULL && caplimit_unlink != NULL;
+}
 
 /* The measurement of a scaling crowd; at 8 threads, figure 4's and 5's. */
 static enum meas scale_meas(enum scale_kind k, unsigned i)
@@ -118,41 +148,60 @@ struct figure {
     enum meas value, baseline;
     double target;                   /* 0: for information */
     unsigned threads;                /* thread scaling: the crowd's size */
+    int p99;                         /* compare the p99s of two timed runs */
 };
 
 static const struct figure fixed_figures[] = {
     { "1a", "nowait+release / sem_trywait+sem_post", "ns/pair", "cost",
-      M_CAP_NOWAIT, M_SEM_TRYWAIT, 2.0, 0 },
+      M_CAP_NOWAIT, M_SEM_TRYWAIT, 2.0, 0, 0 },
     { "1b", "acquire+release / sem_wait+sem_post", "ns/pair", "cost",
-      M_CAP_WAIT, M_SEM_WAIT, 2.0, 0 },
+      M_CAP_WAIT, M_SEM_WAIT, 2.0, 0, 0 },
     { "2", "object pair: 100000 held / none; 1024 probes", "ns/pair", "self",
-      M_OBJ_HELD, M_OBJ_NONE, 1.2, 0 },
+      M_OBJ_HELD, M_OBJ_NONE, 1.2, 0, 0 },
     { "2f", "object pair: 100000 held / none; fresh objs", "ns/pair", "self",
-      M_OBJ_HELD_FRESH, M_OBJ_NONE_FRESH, 0, 0 },
+      M_OBJ_HELD_FRESH, M_OBJ_NONE_FRESH, 0, 0, 0 },
     { "3", "hand-off chain: N=400 / N=25", "ns/hand-off", "self",
-      M_CHAIN_CAP_BIG, M_CHAIN_CAP_SMALL, 1.2, 0 },
+      M_CHAIN_CAP_BIG, M_CHAIN_CAP_SMALL, 1.2, 0, 0 },
     { "3n", "naive hand-off: N=400 / N=25", "ns/hand-off", "-",
-      M_CHAIN_NAIVE_BIG, M_CHAIN_NAIVE_SMALL, 0, 0 },
+      M_CHAIN_NAIVE_BIG, M_CHAIN_NAIVE_SMALL, 0, 0, 0 },
     { "3x", "hand-off N=400: caplimit / naive", "ns/hand-off", "cost",
-      M_CHAIN_CAP_BIG, M_CHAIN_NAIVE_BIG, 0, 0 },
+      M_CHAIN_CAP_BIG, M_CHAIN_NAIVE_BIG, 0, 0, 0 },
     { "3f", "baton hand-off: N=400 / N=25", "ns/hand-off", "-",
-      M_CHAIN_BATON_BIG, M_CHAIN_BATON_SMALL, 0, 0 },
+      M_CHAIN_BATON_BIG, M_CHAIN_BATON_SMALL, 0, 0, 0 },
     { "3s", "hand-off N=25: caplimit / baton floor", "ns/hand-off", "cost",
-      M_CHAIN_CAP_SMALL, M_CHAIN_BATON_SMALL, 0, 0 },
+      M_CHAIN_CAP_SMALL, M_CHAIN_BATON_SMALL, 0, 0, 0 },
     { "3b", "hand-off N=400: caplimit / baton floor", "ns/hand-off", "cost",
-      M_CHAIN_CAP_BIG, M_CHAIN_BATON_BIG, 0, 0 },
+      M_CHAIN_CAP_BIG, M_CHAIN_BATON_BIG, 0, 0, 0 },
     { "4", "8 thr 2 tok FIFO: caplimit / baton floor", "ns/op", "cost",
-      M_CROWD_CAP, M_CROWD_BATON, 1.2, 0 },
+      M_CROWD_CAP, M_CROWD_BATON, 1.2, 0, 0 },
     { "4s", "8 thr 2 tok: caplimit FIFO / sem_t", "ns/op", "cost",
-      M_CROWD_CAP, M_CROWD_SEM, 0, 0 },
+      M_CROWD_CAP, M_CROWD_SEM, 0, 0, 0 },
     { "4n", "8 thr 2 tok: caplimit FIFO / naive", "ns/op", "cost",
-      M_CROWD_CAP, M_CROWD_NAIVE, 0, 0 },
+      M_CROWD_CAP, M_CROWD_NAIVE, 0, 0, 0 },
     { "5", "8 thr 2 tok: THROUGHPUT / sem_t", "ns/op", "cost",
-      M_CROWD_CAP_TP, M_CROWD_SEM, 1.3, 0 },
+      M_CROWD_CAP_TP, M_CROWD_SEM, 1.3, 0, 0 },
     { "6f", "FIFO wait p99 / p50; 8 thr 2 tok", "ns/acquire", "tail",
-      M_TAIL_CAP, M_TAIL_CAP, 0, 0 },
+      M_TAIL_CAP, M_TAIL_CAP, 0, 0, 0 },
     { "6t", "THROUGHPUT wait p99 / p50; 8 thr 2 tok", "ns/acquire", "tail",
-      M_TAIL_CAP_TP, M_TAIL_CAP_TP, 0, 0 },
+      M_TAIL_CAP_TP, M_TAIL_CAP_TP, 0, 0, 0 },
+    { "7", "weighted 1..8 of 16 tok 8 thr: FIFO / Go-style", "ns/op", "weighted",
+      M_W_CAP, M_W_GO, 0, 0, 0 },
+    { "7t", "weighted 1..8 of 16: THROUGHPUT / Go-style", "ns/op", "weighted",
+      M_W_CAP_TP, M_W_GO, 0, 0, 0 },
+    { "7f", "weighted wait p99: FIFO / Go-style", "ns/acquire", "weighted",
+      M_WT_CAP, M_WT_GO, 0, 0, 1 },
+    { "7u", "weighted wait p99: THROUGHPUT / Go-style", "ns/acquire", "weighted",
+      M_WT_CAP_TP, M_WT_GO, 0, 0, 1 },
+    { "8a", "shared nowait+release / pshared sem_trywait", "ns/pair", "shared",
+      M_SHM_NOWAIT, M_SHM_SEM_TRYWAIT, 3.0, 0, 0 },
+    { "8b", "shared acquire+release / pshared sem_wait", "ns/pair", "shared",
+      M_SHM_WAIT, M_SHM_SEM_WAIT, 3.0, 0, 0 },
+    { "8h", "2-process hand-off: shared caplimit / sem_t", "ns/hand-off", "shared",
+      M_PONG_CAP, M_PONG_SEM, 1.5, 0, 0 },
+    { "8f", "2-process hand-off: caplimit / free sem_t", "ns/hand-off", "shared",
+      M_PONG_CAP, M_PONG_SEM_FREE, 0, 0, 0 },
+    { "8p", "nowait+release: shared / private limiter", "ns/pair", "shared",
+      M_SHM_NOWAIT, M_CAP_NOWAIT, 0, 0, 0 },
 };
 #define NFIXED (sizeof fixed_figures / sizeof fixed_figures[0])
 #define NFIG (NFIXED + 2 * NSCALE + 2)
@@ -180,17 +229,17 @@ static void make_figures(void)
         snprintf(t[1], sizeof t[1], "%u thr 2 tok FIFO: caplimit / baton floor",
                  scale_threads[i]);
         figures[nfig++] = (struct figure){ t[0], t[1], "ns/op", "scale",
-            scale_meas(SC_CAP, i), scale_meas(SC_BATON, i), 0, scale_threads[i] };
+            scale_meas(SC_CAP, i), scale_meas(SC_BATON, i), 0, scale_threads[i], 0 };
         t = scale_text[j++];
         snprintf(t[0], sizeof t[0], "5@%u", scale_threads[i]);
         snprintf(t[1], sizeof t[1], "%u thr 2 tok: THROUGHPUT / sem_t", scale_threads[i]);
         figures[nfig++] = (struct figure){ t[0], t[1], "ns/op", "scale",
-            scale_meas(SC_CAP_TP, i), scale_meas(SC_SEM, i), 0, scale_threads[i] };
+            scale_meas(SC_CAP_TP, i), scale_meas(SC_SEM, i), 0, scale_threads[i], 0 };
     }
     figures[nfig++] = (struct figure){ "4s64", "FIFO crowd: 64 thr / 8 thr", "ns/op",
-        "self", scale_meas(SC_CAP, NSCALE - 1), M_CROWD_CAP, 0, 0 };
+        "self", scale_meas(SC_CAP, NSCALE - 1), M_CROWD_CAP, 0, 0, 0 };
     figures[nfig++] = (struct figure){ "5s64", "THROUGHPUT crowd: 64 thr / 8 thr", "ns/op",
-        "self", scale_meas(SC_CAP_TP, NSCALE - 1), M_CROWD_CAP_TP, 0, 0 };
+        "self", scale_meas(SC_CAP_TP, NSCALE - 1), M_CROWD_CAP_TP, 0, 0, 0 };
 }
 
 struct options {
@@ -263,21 +312,25 @@ static double max_over_rounds(enum meas m, int n, size_t offset)
 /* A tail figure's value is its p99 and its baseline its p50. */
 static double value_ns(const struct figure *f, int r)
 {
-    return is_tail(f) ? results[f->value][r].p99 : results[f->value][r].ns;
+    return is_tail(f) || f->p99 ? results[f->value][r].p99 : results[f->value][r].ns;
 }
 
 static double baseline_ns(const struct figure *f, int r)
 {
+    if (f->p99)
+        return results[f->baseline][r].p99;
     return is_tail(f) ? results[f->baseline][r].p50 : results[f->baseline][r].ns;
 }
 
 static double median_value(const struct figure *f, int n)
 {
-    return is_tail(f) ? median_field(f->value, n, p99) : median_ns(f->value, n);
+    return is_tail(f) || f->p99 ? median_field(f->value, n, p99) : median_ns(f->value, n);
 }
 
 static double median_baseline(const struct figure *f, int n)
 {
+    if (f->p99)
+        return median_field(f->baseline, n, p99);
     return is_tail(f) ? median_field(f->baseline, n, p50) : median_ns(f->baseline, n);
 }
 
@@ -337,6 +390,19 @@ static struct result run_one(const struct params *p, enum meas m)
     case M_TAIL_CAP: return run_crowd(p, LIM_CAP, CROWD_THREADS, CROWD_TOKENS, 1);
     case M_TAIL_CAP_TP:
         return run_crowd(p, LIM_CAP_THROUGHPUT, CROWD_THREADS, CROWD_TOKENS, 1);
+    case M_W_CAP: case M_W_CAP_TP: case M_W_GO:
+        return run_weighted(p, (enum wkind)(m - M_W_CAP), WEIGHTED_THREADS,
+                            WEIGHTED_TOKENS, 0);
+    case M_WT_CAP: case M_WT_CAP_TP: case M_WT_GO:
+        return run_weighted(p, (enum wkind)(m - M_WT_CAP), WEIGHTED_THREADS,
+                            WEIGHTED_TOKENS, 1);
+    case M_SHM_NOWAIT: return run_pairs(p, PAIR_SHM_CAP_NOWAIT);
+    case M_SHM_SEM_TRYWAIT: return run_pairs(p, PAIR_SHM_SEM_TRYWAIT);
+    case M_SHM_WAIT: return run_pairs(p, PAIR_SHM_CAP_WAIT);
+    case M_SHM_SEM_WAIT: return run_pairs(p, PAIR_SHM_SEM_WAIT);
+    case M_PONG_CAP: return run_pong(p, PONG_CAP);
+    case M_PONG_SEM: return run_pong(p, PONG_SEM);
+    case M_PONG_SEM_FREE: return run_pong(p, PONG_SEM_FREE);
     default: break;
     }
     if (m >= M_SCALE && m < NMEAS) {
@@ -373,14 +439,22 @@ static int listed(const char *list, const char *id)
 
 static void select_figures(const char *only)
 {
-    unsigned i, any = 0;
+    unsigned i, any = 0, skipped = 0;
+    int two = have_part_two();
 
     for (i = 0; i < nfig; i++) {
         shown[i] = only == NULL || listed(only, figures[i].id);
+        if (shown[i] && !two && (part_two(figures[i].value) || part_two(figures[i].baseline))) {
+            shown[i] = 0;
+            skipped++;
+        }
         if (shown[i])
             needed[figures[i].value] = needed[figures[i].baseline] = 1;
         any |= (unsigned)shown[i];
     }
+    if (skipped > 0)
+        printf("the library has no weighted holds or shared limiters: %u figures skipped\n",
+               skipped);
     if (!any) {
         fprintf(stderr, "bench: --only %s names no figure\n", only);
         exit(2);
@@ -499,13 +573,33 @@ static void print_measurements(int n)
                quantile(v, n, 0.5), quantile(v, n, 0), quantile(v, n, 1),
                median_csw((enum meas)m, n), median_cpu((enum meas)m, n));
     }
+    if (needed[M_PONG_SEM])
+        printf("sem_t ping-pong: %.2f sched_yield calls per hand-off waiting for the other "
+               "side to be in sem_wait (median)\n", median_field(M_PONG_SEM, n, yields));
+    if (needed[M_PONG_CAP])
+        printf("ping-pong: %.2f%% of the shared limiter's grants were hand-offs to a "
+               "waiter; per hand-off %.2f caplimit_threads_waiting and %.2f sched_yield "
+               "calls (medians); ns, csw and cpu are per hand-off\n",
+               100 * median_field(M_PONG_CAP, n, handoff_share),
+               median_field(M_PONG_CAP, n, polls), median_field(M_PONG_CAP, n, yields));
 }
 
 static void print_tails(int n)
 {
     static const enum meas tails[] = { M_TAIL_CAP, M_TAIL_CAP_TP };
+    static const enum meas wtails[] = { M_WT_CAP, M_WT_CAP_TP, M_WT_GO };
     unsigned i;
 
+    if (needed[M_WT_CAP] || needed[M_WT_CAP_TP] || needed[M_WT_GO]) {
+        printf("\nweighted wait-time tail, ns per acquire (8 threads, requests of 1..8 of 16 "
+               "tokens; medians over rounds, max: the largest)\n");
+        printf("%-40s %9s %9s %11s\n", "", "p50", "p99", "max");
+        for (i = 0; i < sizeof wtails / sizeof wtails[0]; i++)
+            if (needed[wtails[i]])
+                printf("%-40s %9.0f %9.0f %11.0f\n", meas_name(wtails[i]),
+                       median_field(wtails[i], n, p50), median_field(wtails[i], n, p99),
+                       max_over_rounds(wtails[i], n, offsetof(struct result, max)));
+    }
     if (!needed[M_TAIL_CAP] && !needed[M_TAIL_CAP_TP])
         return;
     printf("\nwait-time tail, ns per acquire (8 threads, 2 tokens; medians over rounds, "
@@ -527,7 +621,7 @@ static void print_tails(int n)
 static void write_csv(const char *path, int n, const struct machine *mc)
 {
     double v[MAX_ROUNDS], ratio;
-    unsigned i, x[5] = { 0 }, px;
+    unsigned i, x[7] = { 0 }, px;
     FILE *out = fopen(path, "w");
 
     if (out == NULL) {
@@ -538,6 +632,7 @@ static void write_csv(const char *path, int n, const struct machine *mc)
                  "ratio_min,ratio_max,target,verdict,value_csw,baseline_csw,"
                  "value_cpu_ns,baseline_cpu_ns,rounds,panel,x,threads,"
                  "p50_ns,p99_ns,max_ns,lib_mean_ns,lib_queued,lib_max_ns,"
+                 "base_p50_ns,base_p99_ns,base_max_ns,"
                  "cpu,kernel,libc,compiler\n");
     for (i = 0; i < nfig; i++) {
         const struct figure *f = &figures[i];
@@ -554,7 +649,8 @@ static void write_csv(const char *path, int n, const struct machine *mc)
         else
             fprintf(out, ",");
         px = strcmp(f->panel, "cost") == 0 ? 0 : strcmp(f->panel, "self") == 0 ? 1
-           : strcmp(f->panel, "scale") == 0 ? 2 : strcmp(f->panel, "tail") == 0 ? 3 : 4;
+           : strcmp(f->panel, "scale") == 0 ? 2 : strcmp(f->panel, "tail") == 0 ? 3
+           : strcmp(f->panel, "weighted") == 0 ? 4 : strcmp(f->panel, "shared") == 0 ? 5 : 6;
         fprintf(out, "%s,%.3f,%.3f,%.1f,%.1f,%d,%s,%u,", verdict(f, ratio),
                 median_csw(f->value, n), median_csw(f->baseline, n), median_cpu(f->value, n),
                 median_cpu(f->baseline, n), n, f->panel, x[px]++);
@@ -562,15 +658,23 @@ static void write_csv(const char *path, int n, const struct machine *mc)
             fprintf(out, "%u,", f->threads);
         else
             fprintf(out, ",");
-        if (is_tail(f))
+        if (f->p99)
+            fprintf(out, "%.0f,%.0f,%.0f,,,,%.0f,%.0f,%.0f,", median_field(f->value, n, p50),
+                    median_field(f->value, n, p99),
+                    max_over_rounds(f->value, n, offsetof(struct result, max)),
+                    median_field(f->baseline, n, p50), median_field(f->baseline, n, p99),
+                    max_over_rounds(f->baseline, n, offsetof(struct result, max)));
+        else if (is_tail(f))
             fprintf(out, "%.0f,%.0f,%.0f,%.0f,%.4f,%.0f,", median_field(f->value, n, p50),
                     median_field(f->value, n, p99),
                     max_over_rounds(f->value, n, offsetof(struct result, max)),
                     median_field(f->value, n, lib_mean),
                     median_field(f->value, n, lib_waited),
                     max_over_rounds(f->value, n, offsetof(struct result, lib_max)));
-        else
-            fprintf(out, ",,,,,,");
+        if (is_tail(f))
+            fprintf(out, ",,,");
+        else if (!f->p99)
+            fprintf(out, ",,,,,,,,,");
         fprintf(out, "\"%s\",\"%s\",\"%s\",\"%s\"\n", mc->cpu, mc->kernel, mc->libc,
                 mc->compiler);
     }

@@ -8,12 +8,22 @@
  *   scenarios.c  the measurements: uncontended pairs, object borrowers, the
  *                hand-off chain, the crowd (many threads, few tokens), the
  *                wait-time tail.
+ *   weighted.c   weighted holds (R23) in a crowd, against Go's
+ *                semaphore.Weighted algorithm written in C.
+ *   shared.c     shared limiters (R24): names, the process-shared sem_t,
+ *                the ping-pong between two processes.
  *   bench.c      rounds, medians, the table, the CSV.
  */
 #ifndef CAPLIMIT_BENCH_H
 #define CAPLIMIT_BENCH_H
 
 #include <caplimit.h>
+
+/* Part two of the API, weak: the same binary runs against a library built
+ * before it (the before/after comparison), and skips its figures there. */
+#pragma weak caplimit_acquire_tokens
+#pragma weak caplimit_open
+#pragma weak caplimit_unlink
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -78,6 +88,8 @@ struct result {
      * the acquires that queued, the share that queued, and wait_ns_max
      * (since the limiter was created, so warm-up included) */
     double lib_mean, lib_waited, lib_max;
+    double handoff_share;            /* ping-pong: grants that were hand-offs */
+    double polls, yields;            /* ping-pong: threads_waiting, sched_yield per hand-off */
 };
 
 struct params {
@@ -91,7 +103,11 @@ enum pair_kind {
     PAIR_CAP_NOWAIT,                 /* caplimit_acquire_nowait + caplimit_release */
     PAIR_SEM_TRYWAIT,
     PAIR_CAP_WAIT,                   /* caplimit_acquire + caplimit_release */
-    PAIR_SEM_WAIT
+    PAIR_SEM_WAIT,
+    PAIR_SHM_CAP_NOWAIT,             /* the same on a caplimit_open'ed limiter ... */
+    PAIR_SHM_SEM_TRYWAIT,            /* ... and a process-shared sem_t */
+    PAIR_SHM_CAP_WAIT,
+    PAIR_SHM_SEM_WAIT
 };
 
 enum probe_kind {
@@ -109,6 +125,44 @@ struct result run_chain(const struct params *p, enum lim_kind kind, unsigned nth
 struct result run_crowd(const struct params *p, enum lim_kind kind, unsigned nthreads,
                         unsigned tokens, int timed);
 
+/* ---- Weighted holds (weighted.c) -------------------------------------- */
+
+#define WEIGHT_MAX 8                 /* requests of 1..WEIGHT_MAX tokens */
+
+/* Go's x/sync/semaphore.Weighted, its algorithm in C. */
+struct gw_waiter;
+struct gosem {
+    pthread_mutex_t lock;
+    size_t size, cur, nwaiting;
+    struct gw_waiter *head, *tail;
+    int closed;
+};
+
+void gosem_init(struct gosem *s, size_t size);
+void gosem_destroy(struct gosem *s);
+int gosem_acquire(struct gosem *s, size_t n);   /* 0 or ECANCELED */
+void gosem_release(struct gosem *s, size_t n);
+void gosem_close(struct gosem *s);
+
+enum wkind { W_CAP, W_CAP_THROUGHPUT, W_GO };
+
+/* nthreads each taking 1..WEIGHT_MAX tokens (a fixed sequence) of tokens. */
+struct result run_weighted(const struct params *p, enum wkind kind, unsigned nthreads,
+                           unsigned tokens, int timed);
+
+/* ---- Shared limiters (shared.c) --------------------------------------- */
+
+/* PONG_SEM hands off only to a side already waiting, as PONG_CAP must;
+ * PONG_SEM_FREE is the classic ping-pong, posts running ahead. */
+enum pong_kind { PONG_CAP, PONG_SEM, PONG_SEM_FREE };
+
+/* A new shared limiter, its name made and unlinked already. */
+caplimit_t *shared_open(size_t total);
+sem_t *shared_sem(unsigned value);
+void shared_sem_free(sem_t *s);
+/* Hand-offs between a thread of this process and a child process. */
+struct result run_pong(const struct params *p, enum pong_kind kind);
+
 /* A thread that sleeps through the whole run: glibc's locks skip their
  * atomic instructions while a process has a single thread, and programs
  * that use a limiter have more than one. */
@@ -117,7 +171,16 @@ void bystander_stop(void);
 
 unsigned calibrate_spin(unsigned target_ns);
 
-/* ---- Helpers ----------------------------------------------------------- */
+/* ---- Helpers (scenarios.c) -------------------------------------------- */
+
+extern volatile unsigned long long spin_sink;
+unsigned long long spin(unsigned n, unsigned long long x);
+unsigned bucket_of(unsigned long long v);
+double bucket_floor(unsigned b);
+pthread_t *spawn(unsigned n, void *(*fn)(void *), void *args, size_t argsize);
+void join(pthread_t *t, unsigned n);
+struct result measure(const struct params *p, unsigned ms, unsigned long (*count)(void *),
+                      void (*mark)(void *, int), void *arg);
 
 unsigned long long now_ns(void);
 void sleep_ms(unsigned ms);

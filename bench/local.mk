@@ -3,7 +3,8 @@
 # check.  It links the shared library as programs do.  BENCH_QUICK=1 for a
 # smoke run; BENCH_ARGS passes options (see bench/bench --help).
 EXTRA_PROGRAMS = bench/bench
-bench_bench_SOURCES = bench/bench.c bench/bench.h bench/limiters.c bench/scenarios.c
+bench_bench_SOURCES = bench/bench.c bench/bench.h bench/limiters.c bench/scenarios.c \
+	bench/weighted.c bench/shared.c
 bench_bench_LDADD = lib/libcaplimit.la
 EXTRA_DIST += bench/results.gp bench/README.md \
 	bench/results/2026-11-25.csv bench/results/2026-11-25.png \

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
 # Draws bench/results.csv (written by bench/bench) as bench/results.png, in
-# four panels, each holding libcaplimit figures only:
+# six panels, each holding libcaplimit figures only:
 #   cost against the baselines   median ratio (green PASS, red MISS, grey
 #                                for information), IQR, target
 #   libcaplimit against itself   the same for its self-scaling figures
 #   thread scaling               ns/op of the crowds at 2..64 threads
 #   wait-time tail               p50/p99/max by the bench's clock, mean and
 #                                max from caplimit_counters
+#   weighted holds               ratios against Go's Weighted algorithm:
+#                                ns/op and the p99 wait
+#   shared limiters              ratios against process-shared sem_t
 #   gnuplot -e "csv='bench/results.csv'; png='bench/results.png'" results.gp
 if (!exists("csv")) csv = 'bench/results.csv'
 if (!exists("png")) png = 'bench/results.png'
@@ -18,7 +21,7 @@ P50 = 21; P99 = 22; MAX = 23; LIBMEAN = 24; LIBMAX = 26
 
 machine = system(sprintf("awk -F'\"' 'NR == 2 { print $4 \"; \" $6 \"; \" $8 \"; \" $10 }' '%s'", csv))
 
-set terminal pngcairo size 1500,1100 noenhanced font ",10"
+set terminal pngcairo size 1500,1650 noenhanced font ",10"
 set output png
 set datafile separator ","
 
@@ -28,7 +31,7 @@ label(x) = sprintf("%s  %s", strcol(ID), strcol(WHAT))
 panel(p) = sprintf("< awk -F, 'NR > 1 && $%d == \"%s\"' '%s'", PANEL, p, csv)
 family(f) = sprintf("< awk -F, 'NR > 1 && index($1, \"%s\") == 1' '%s'", f, csv)
 
-set multiplot layout 2,2 title sprintf("libcaplimit bench, a thread alive (lower is better)\n%s", machine)
+set multiplot layout 3,2 title sprintf("libcaplimit bench, a thread alive (lower is better)\n%s", machine)
 
 # ---- Ratio panels ---------------------------------------------------------
 set logscale y 10
@@ -88,5 +91,25 @@ plot panel("tail") using (column(X) - 0.32):P50 with boxes lc rgb "#a9cce3" titl
      '' using X:MAX with boxes lc rgb "#1f3b73" title "max (bench clock)", \
      '' using (column(X) + 0.16):LIBMEAN with boxes lc rgb "#f5cba7" title "mean wait of those that queued (counters)", \
      '' using (column(X) + 0.32):LIBMAX with boxes lc rgb "#d35400" title "wait_ns_max (counters)"
+
+# ---- Weighted holds, shared limiters ----------------------------------------
+unset xtics
+set xtics rotate by -35 left font ",8"
+set boxwidth 0.6
+set bmargin 12
+set ylabel "ratio (log scale)"
+do for [pn in "weighted shared"] {
+    set xrange [-0.6:(pn eq "weighted" ? 3.6 : 4.6)]
+    set title pn eq "weighted" ? \
+        "weighted holds, 8 threads, 1..8 of 16 tokens: libcaplimit / Go's Weighted algorithm" : \
+        "shared limiters: caplimit_open'ed / process-shared sem_t"
+    plot panel(pn) using X:RATIO:(color(strcol(VERDICT))):xtic(label(0)) \
+             with boxes lc rgb variable notitle, \
+         '' using X:RATIO:P25:P75 \
+             with yerrorbars lc rgb "black" pt 0 title "IQR of the ratio", \
+         '' using X:TARGET \
+             with points pt 9 ps 2 lc rgb "#1f3b73" title "target (at most)", \
+         1 with lines dt 2 lc rgb "gray" notitle
+}
 
 unset multiplot

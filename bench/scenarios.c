@@ -62,10 +62,10 @@ void die(const char *what, int rc)
     exit(2);
 }
 
-static volatile unsigned long long spin_sink;
+volatile unsigned long long spin_sink;
 
 /* Dependent multiply-adds the compiler can neither drop nor fold. */
-static unsigned long long spin(unsigned n, unsigned long long x)
+unsigned long long spin(unsigned n, unsigned long long x)
 {
     while (n-- > 0) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -90,7 +90,7 @@ unsigned calibrate_spin(unsigned target_ns)
     return (unsigned)((unsigned long long)target_ns * n / (best ? best : 1)) + 1;
 }
 
-static pthread_t *spawn(unsigned n, void *(*fn)(void *), void *args, size_t argsize)
+pthread_t *spawn(unsigned n, void *(*fn)(void *), void *args, size_t argsize)
 {
     pthread_t *t = calloc(n, sizeof *t);
     pthread_attr_t attr;
@@ -109,7 +109,7 @@ static pthread_t *spawn(unsigned n, void *(*fn)(void *), void *args, size_t args
     return t;
 }
 
-static void join(pthread_t *t, unsigned n)
+void join(pthread_t *t, unsigned n)
 {
     unsigned i;
 
@@ -132,9 +132,8 @@ static void await_waiting(struct lim *l, size_t n)
 
 /* Counts ops over a measured interval after a warm-up; at least min_ops.
  * mark, when not NULL, is called as the interval starts (1) and ends (0). */
-static struct result measure(const struct params *p, unsigned ms,
-                             unsigned long (*count)(void *), void (*mark)(void *, int),
-                             void *arg)
+struct result measure(const struct params *p, unsigned ms, unsigned long (*count)(void *),
+                      void (*mark)(void *, int), void *arg)
 {
     const unsigned long min_ops = 16;
     unsigned long long t0, t1, deadline, u0, u1;
@@ -173,24 +172,28 @@ static int loop_pairs(enum pair_kind kind, caplimit_t *cap, sem_t *sem, unsigned
 
     switch (kind) {
     case PAIR_CAP_NOWAIT:
+    case PAIR_SHM_CAP_NOWAIT:
         for (i = 0; i < n; i++) {
             bad |= caplimit_acquire_nowait(cap);
             bad |= caplimit_release(cap);
         }
         break;
     case PAIR_SEM_TRYWAIT:
+    case PAIR_SHM_SEM_TRYWAIT:
         for (i = 0; i < n; i++) {
             bad |= sem_trywait(sem);
             bad |= sem_post(sem);
         }
         break;
     case PAIR_CAP_WAIT:
+    case PAIR_SHM_CAP_WAIT:
         for (i = 0; i < n; i++) {
             bad |= caplimit_acquire(cap);
             bad |= caplimit_release(cap);
         }
         break;
     case PAIR_SEM_WAIT:
+    case PAIR_SHM_SEM_WAIT:
         for (i = 0; i < n; i++) {
             bad |= sem_wait(sem);
             bad |= sem_post(sem);
@@ -208,26 +211,37 @@ struct result run_pairs(const struct params *p, enum pair_kind kind)
 {
     unsigned long n = p->pairs / CHUNKS;
     unsigned long long t, best = (unsigned long long)-1;
-    caplimit_t *cap;
-    sem_t sem;
+    int shm = kind >= PAIR_SHM_CAP_NOWAIT;
+    caplimit_t *cap = NULL;
+    sem_t private_sem, *sem = &private_sem;
     struct result r = { 0 };
     int i;
 
-    CHECK(caplimit_create(&cap, 1));
-    if (sem_init(&sem, 0, 1) != 0)
-        die("sem_init", errno);
-    if (loop_pairs(kind, cap, &sem, n) != 0)
+    if (shm) {
+        sem = shared_sem(1);
+        if (kind == PAIR_SHM_CAP_NOWAIT || kind == PAIR_SHM_CAP_WAIT)
+            cap = shared_open(1);
+    } else {
+        CHECK(caplimit_create(&cap, 1));
+        if (sem_init(sem, 0, 1) != 0)
+            die("sem_init", errno);
+    }
+    if (loop_pairs(kind, cap, sem, n) != 0)
         die("uncontended pair failed", EPROTO);
     for (i = 0; i < CHUNKS; i++) {
         t = thread_cpu_ns();
-        if (loop_pairs(kind, cap, &sem, n) != 0)
+        if (loop_pairs(kind, cap, sem, n) != 0)
             die("uncontended pair failed", EPROTO);
         t = thread_cpu_ns() - t;
         if (t < best)
             best = t;
     }
-    sem_destroy(&sem);
-    CHECK(caplimit_destroy(cap));
+    if (shm)
+        shared_sem_free(sem);
+    else
+        sem_destroy(sem);
+    if (cap != NULL)
+        CHECK(caplimit_destroy(cap));
     r.ns = (double)best / (double)n;
     r.cpu = r.ns;
     return r;
@@ -409,7 +423,7 @@ struct worker {
 };
 
 /* Log-linear buckets: exact below 16 ns, then 16 per power of two (6 %). */
-static unsigned bucket_of(unsigned long long v)
+unsigned bucket_of(unsigned long long v)
 {
     unsigned e, b;
 
@@ -420,7 +434,7 @@ static unsigned bucket_of(unsigned long long v)
     return b < TAIL_BUCKETS ? b : TAIL_BUCKETS - 1;
 }
 
-static double bucket_floor(unsigned b)
+double bucket_floor(unsigned b)
 {
     if (b < 16)
         return b;
