@@ -163,44 +163,6 @@ START_TEST(test_R24_EACCES_for_another_user)
 }
 END_TEST
 
-/* R7: caplimit_open is not a cancellation point, though the system calls
- * it makes are: a pending cancellation is still pending when it returns,
- * and the process can open limiters afterwards. */
-struct open_while_cancelled {
-    const char *name;
-    int rc;
-    caplimit_t *lim;
-};
-
-static void *open_with_cancel_pending(void *arg)
-{
-    struct open_while_cancelled *o = arg;
-
-    pthread_cancel(pthread_self());
-    o->rc = caplimit_open(&o->lim, o->name, O_CREAT, 0600, 1);
-    pthread_testcancel();
-    o->rc = -1;                      /* not reached: the cancel acts here */
-    return NULL;
-}
-
-START_TEST(test_R7_R24_open_is_no_cancellation_point)
-{
-    struct open_while_cancelled o = { sh_name(), -2, NULL };
-    caplimit_t *again;
-    pthread_t t;
-
-    harness_spawn(&t, open_with_cancel_pending, &o);
-    harness_join_cancelled(t);
-    ck_assert_int_eq(o.rc, 0);
-    ck_assert_ptr_nonnull(o.lim);
-    ck_assert_int_eq(caplimit_open(&again, o.name, 0, 0, 0), 0);
-    ck_assert_uint_eq(caplimit_total_tokens(again), 1);
-    ck_assert_int_eq(caplimit_destroy(again), 0);
-    ck_assert_int_eq(caplimit_destroy(o.lim), 0);
-    ck_assert_int_eq(caplimit_unlink(o.name), 0);
-}
-END_TEST
-
 START_TEST(test_R24_is_shared)
 {
     const char *name = sh_name();
@@ -712,7 +674,6 @@ int main(void)
 
     tcase_add_checked_fixture(tc, sh_setup, sh_cleanup);
     tcase_add_test(tc, test_R24_open_create_then_open_existing);
-    tcase_add_test(tc, test_R7_R24_open_is_no_cancellation_point);
     tcase_add_test(tc, test_R24_creator_total_zero_and_infinite);
     tcase_add_test(tc, test_R24_excl_and_enoent);
     tcase_add_test(tc, test_R24_open_einval);
