@@ -156,7 +156,7 @@ START_TEST(test_R6_timed_out_waiter_leaving_lets_the_next_in)
         ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &objs[0]), 0);
         harness_waiter_init(&a, lim, HARNESS_OBJ_UNTIL, &objs[1], HARNESS_HOLD);
         a.clock = clocks[c];
-        a.abstime = harness_deadline_on(clocks[c], 200);
+        a.abstime = harness_deadline_on(clocks[c], harness_span_ms(200));
         harness_waiter_queue(&a, 1);
         harness_waiter_init(&b, lim, HARNESS_OBJ, &objs[2], HARNESS_HOLD);
         b.clock = clocks[c];
@@ -194,7 +194,7 @@ START_TEST(test_R6_timeouts_in_the_middle_keep_fifo)
         harness_waiter_init(&w[i], lim, HARNESS_OBJ_UNTIL, &objs[1 + i], HARNESS_HOLD);
         w[i].clock = CLOCK_MONOTONIC;
         if (i == 1 || i == 2)
-            w[i].abstime = harness_deadline_ms(1000);
+            w[i].abstime = harness_deadline_ms(harness_span_ms(1000));
         harness_waiter_queue(&w[i], (size_t)i + 1);
     }
     ck_assert_int_eq(harness_waiter_wait_rc(&w[1]), ETIMEDOUT);
@@ -322,7 +322,7 @@ START_TEST(test_R13_signals_do_not_cut_a_deadline_short)
     r13_install();
     lim = harness_make(0);
     harness_waiter_init(&w, lim, HARNESS_UNTIL, NULL, HARNESS_HOLD);
-    w.abstime = harness_deadline_ms(300);
+    w.abstime = harness_deadline_ms(harness_span_ms(300));
     harness_waiter_queue(&w, 1);
     while (harness_waiter_rc(&w) == HARNESS_RC_PENDING) {
         int before = atomic_load(&r13_handled);
