@@ -143,7 +143,7 @@ static inline uint32_t cl_borrowers_add(caplimit_t *lim, struct cl_key key, enum
     x->tokens = 0;
     x->grant = 0;
     x->tid = 0;
-    x->status = status;              /* last: the slot is whole from here */
+    CL_PUBLISH(x->status, status);   /* last: the slot is whole from here */
     s->nentries++;
     index_put(lim, (uint32_t)cl_hash(key), e);
     if (status == CL_ENTRY_HELD)
@@ -156,7 +156,7 @@ static inline void cl_borrowers_promote(caplimit_t *lim, uint32_t e)
     struct cl_entry *x = cl_entry_at(lim, e);
 
     x->level = 1;
-    x->status = CL_ENTRY_HELD;
+    CL_PUBLISH(x->status, CL_ENTRY_HELD);
     link_holder(lim, e);
 }
 
@@ -167,7 +167,7 @@ static inline void cl_borrowers_remove(caplimit_t *lim, uint32_t e)
     uint32_t i = slot_of(lim, e);
     int held = x->status == CL_ENTRY_HELD;
 
-    x->status = CL_ENTRY_FREE;       /* first: from here the slot is free */
+    CL_PUBLISH(x->status, CL_ENTRY_FREE); /* first: from here the slot is free */
     if (i != CL_NIL)
         index_delete(lim, i);
     if (held)

@@ -88,6 +88,7 @@ int caplimit_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abst
     if (abstime != NULL && (rc = cl_check_deadline(clock, abstime)) != 0)
         return rc;
     pthread_testcancel();
-    cl_lock(lim);
+    if (cl_lock_until(lim, clock, abstime) != 0)
+        return ETIMEDOUT;
     return cl_drain(lim, clock, abstime);
 }

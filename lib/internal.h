@@ -61,6 +61,16 @@
 #define CL_UNWOUND_BY_CANCEL
 #endif
 
+/* A slot's status word, stored so that the compiler keeps it after the
+ * stores that fill the slot and before those that empty it: a process
+ * killed between two stores leaves each slot whole or free (R26). */
+#define CL_PUBLISH(lvalue, value)                                              \
+    do {                                                                       \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);                               \
+        (lvalue) = (value);                                                    \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);                               \
+    } while (0)
+
 /* No slot: the end of a list, an empty index slot, "not in the set". */
 #define CL_NIL UINT32_MAX
 
@@ -149,7 +159,9 @@ enum cl_wait_state {
  * only at its exit, after *pending reads 0 (ACQUIRE, thread.c).  The
  * waiter's slot is never touched after the lock is dropped: the waker
  * copies the wake off first (cl_unlock).  A shared limiter's waiter sleeps
- * on the futex word of its slot instead (shared.c). */
+ * on the futex word of its slot instead (shared.c); pending is then the
+ * process's count of wakes in flight into the segment, which must stay
+ * mapped until they are sent, by the same rule. */
 struct cl_wake {
     pthread_cond_t *cond;            /* private */
     unsigned *pending;               /* private, atomic */
@@ -280,12 +292,18 @@ CL_HIDDEN int cl_store_init(caplimit_t *lim);
 
 /* shared.c: the parts of the protocol that differ in shared memory. */
 CL_HIDDEN int cl_shared_lock(caplimit_t *lim);
+/* ETIMEDOUT when abstime passes before the lock is had (R27). */
+CL_HIDDEN int cl_shared_lock_until(caplimit_t *lim, clockid_t clock,
+                                   const struct timespec *abstime);
 CL_HIDDEN void cl_shared_unlock(caplimit_t *lim);
 /* Sleeps on w's futex with the lock dropped, at most until abstime or the
  * next look for dead processes; *locked follows the lock for a cancel. */
 CL_HIDDEN int cl_shared_sleep(caplimit_t *lim, uint32_t w, clockid_t clock,
                               const struct timespec *abstime, int *locked);
 CL_HIDDEN void cl_shared_wake(const struct cl_wake *wake);
+/* The count of this process's wakes in flight into the segment, which
+ * its last handle waits for before it unmaps (the handshake above). */
+CL_HIDDEN unsigned *cl_shared_inflight(caplimit_t *lim);
 /* R26: gives back what dead processes held (queue.c does the giving). */
 CL_HIDDEN void cl_shared_reclaim(caplimit_t *lim);
 CL_HIDDEN pid_t cl_shared_pid_of(const caplimit_t *lim, uint32_t proc);
@@ -301,6 +319,10 @@ CL_HIDDEN int cl_shared_destroy(caplimit_t *lim);
  * found the segment scribbled on (R27), else 0. */
 CL_HIDDEN void cl_lock(const caplimit_t *lim);
 CL_HIDDEN int cl_unlock(const caplimit_t *lim);
+/* cl_lock for a call with a deadline: ETIMEDOUT, unlocked, when a shared
+ * limiter's lock is not had by abstime (R27: a scribbled lock word). */
+CL_HIDDEN int cl_lock_until(const caplimit_t *lim, clockid_t clock,
+                            const struct timespec *abstime);
 
 enum cl_may_wait { CL_NOWAIT = 0, CL_MAY_WAIT = 1 };
 

@@ -29,7 +29,6 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define W(i) cl_waiter_at(lim, (i))
@@ -108,7 +107,7 @@ static void wait_set_state(caplimit_t *lim, uint32_t i, enum cl_wait_state to)
         lim->st->tokens_woken += w->n;
     if (in_queue(w->state) && !in_queue(to))
         queue_unlink(lim, i);
-    w->state = to;
+    CL_PUBLISH(w->state, to);
 }
 
 /* The first waiter whose request can ever fit, or CL_NIL (R23). */
@@ -144,7 +143,7 @@ static void waiter_free(caplimit_t *lim, uint32_t i)
 {
     struct cl_waiter *w = W(i);
 
-    w->state = CL_FREE;
+    CL_PUBLISH(w->state, CL_FREE);
     w->next = lim->st->free_waiter;
     lim->st->free_waiter = i;
 }
@@ -182,13 +181,13 @@ int cl_check_deadline(clockid_t clock, const struct timespec *abstime)
 
 static void send_wake(const struct cl_wake *wake)
 {
-    if (wake->futex != NULL) {
+    if (wake->futex != NULL)
         cl_shared_wake(wake);
-        return;
-    }
-    pthread_cond_signal(wake->cond);
-    /* RELEASE: the signal is sent before the sleeper's thread may see 0
-     * and destroy the condition variable (thread.c, ACQUIRE) */
+    else
+        pthread_cond_signal(wake->cond);
+    /* RELEASE: the wake is sent before anyone may see 0 and free what it
+     * touched: the sleeper's thread its condition variable (thread.c), the
+     * last handle of a segment its mapping (shared.c); both ACQUIRE */
     __atomic_fetch_sub(wake->pending, 1, __ATOMIC_RELEASE);
 }
 
@@ -205,14 +204,18 @@ static void send_wakes(const struct cl_wake *wakes, size_t n)
 static void wake_later(caplimit_t *lim, uint32_t i)
 {
     struct cl_waiter *w = W(i);
-    struct cl_wake wake = w->wake;
+    struct cl_wake wake;
 
-    if (lim->shared != NULL)
+    if (lim->shared != NULL) {       /* nothing of the segment's is a pointer */
+        wake.cond = NULL;
         wake.futex = &w->futex;
-    else
-        /* RELAXED: published to the sleeper's exit by the RELEASE in
-         * send_wake, and to its next wait by the lock */
-        __atomic_fetch_add(wake.pending, 1, __ATOMIC_RELAXED);
+        wake.pending = cl_shared_inflight(lim);
+    } else {
+        wake = w->wake;
+    }
+    /* RELAXED: published to whoever waits for 0 by the RELEASE in
+     * send_wake, and to the sleeper's next wait by the lock */
+    __atomic_fetch_add(wake.pending, 1, __ATOMIC_RELAXED);
     if (lim->nwakes == CL_WAKE_BATCH) {
         send_wake(&wake);
         return;
@@ -355,20 +358,38 @@ static void wake_drainers(caplimit_t *lim)
     }
 }
 
+/* R17 against R1/R5: a head that grew old while the tokens it was woken
+ * for stayed free must be granted them before anyone reads or takes. */
+static void settle(caplimit_t *lim)
+{
+    if (CL_UNLIKELY(lim->st->policy == CAPLIMIT_POLICY_THROUGHPUT
+                    && lim->st->head != CL_NIL))
+        cl_dispatch(lim);
+}
+
 void cl_lock(const caplimit_t *clim)
 {
     caplimit_t *lim = (caplimit_t *)clim;   /* settling is no change of state */
 
-    if (CL_UNLIKELY(lim->shared != NULL)) {
+    if (CL_UNLIKELY(lim->shared != NULL))
         cl_shared_lock(lim);
-    } else {
+    else
         pthread_mutex_lock(lim->lock);
+    settle(lim);
+}
+
+int cl_lock_until(const caplimit_t *clim, clockid_t clock, const struct timespec *abstime)
+{
+    caplimit_t *lim = (caplimit_t *)clim;
+
+    if (abstime == NULL || lim->shared == NULL) {
+        cl_lock(lim);
+        return 0;
     }
-    /* R17 against R1/R5: a head that grew old while the tokens it was woken
-     * for stayed free must be granted them before anyone reads or takes */
-    if (CL_UNLIKELY(lim->st->policy == CAPLIMIT_POLICY_THROUGHPUT
-                    && lim->st->head != CL_NIL))
-        cl_dispatch(lim);
+    if (cl_shared_lock_until(lim, clock, abstime) != 0)
+        return ETIMEDOUT;
+    settle(lim);
+    return 0;
 }
 
 /* Anything for cl_unlock to do besides unlocking. */
@@ -608,7 +629,7 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, size_t n,
     w->ticket = ++lim->st->tickets;
     clock_gettime(CLOCK_MONOTONIC, &w->since);
     w->entry = cl_borrowers_add(lim, key, CL_ENTRY_QUEUED);
-    w->state = CL_WAITING;           /* last: the slot is whole from here */
+    CL_PUBLISH(w->state, CL_WAITING); /* last: the slot is whole from here */
     queue_push(lim, ctx.w);
     lim->st->in_wait++;
     /* R17: behind an old head that was woken but has not run yet, free
@@ -797,7 +818,8 @@ int cl_acquire(caplimit_t *lim, struct cl_key key, size_t n,
     uint32_t e;
     int rc, rc2;
 
-    cl_lock(lim);
+    if (CL_UNLIKELY(cl_lock_until(lim, clock, abstime) != 0))
+        return ETIMEDOUT;
     key.proc = lim->proc;
     e = cl_borrowers_find(lim, key);
     if (CL_UNLIKELY(e != CL_NIL)) {
@@ -926,14 +948,6 @@ size_t cl_reclaim_process(caplimit_t *lim, uint32_t proc)
 
 /* ---- Rebuilding from the slots (R26, R27) ------------------------------ */
 
-static int by_ticket(const void *a, const void *b)
-{
-    unsigned long long x = ((const unsigned long long *)a)[0];
-    unsigned long long y = ((const unsigned long long *)b)[0];
-
-    return x < y ? -1 : x > y;
-}
-
 /* A waiter slot that is whole, or made free; answers its state. */
 static uint32_t check_waiter(caplimit_t *lim, uint32_t i)
 {
@@ -961,16 +975,44 @@ static uint32_t check_waiter(caplimit_t *lim, uint32_t i)
     return w->state;
 }
 
+/* Queues waiter i in ticket order: a rebuild's insertion, O(queue) each,
+ * with no memory of its own (R28: nothing allocates after open). */
+static void queue_in_ticket_order(caplimit_t *lim, uint32_t i)
+{
+    struct cl_state *s = lim->st;
+    struct cl_waiter *w = W(i);
+    uint32_t at = s->tail, n;
+
+    for (n = 0; at != CL_NIL && n < lim->wcap && W(at)->ticket > w->ticket; n++)
+        at = W(at)->prev;
+    w->prev = at;
+    w->next = at == CL_NIL ? s->head : W(at)->next;
+    if (w->next != CL_NIL)
+        W(w->next)->prev = i;
+    else
+        s->tail = i;
+    if (at != CL_NIL)
+        W(at)->next = i;
+    else
+        s->head = i;
+    s->tokens_waiting += w->n;
+    s->nwaiting++;
+    if (w->state == CL_WOKEN)
+        s->tokens_woken += w->n;
+}
+
 void cl_rebuild(caplimit_t *lim)
 {
     struct cl_state *s = lim->st;
-    unsigned long long order[lim->wcap][2];  /* a shared segment's fixed size */
-    size_t nq = 0, k;
     uint32_t i;
 
     s->head = s->tail = s->drainers = s->free_waiter = CL_NIL;
     s->nwaiting = s->tokens_waiting = s->tokens_woken = 0;
     s->in_wait = s->ndrainers = 0;
+    /* queued entries whose waiter is gone go free with the rest */
+    for (i = 0; i < lim->ecap; i++)
+        if (lim->entries[i].status == CL_ENTRY_QUEUED)
+            lim->entries[i].tokens = 1;                 /* mark: unclaimed */
     for (i = lim->wcap; i-- > 0;) {
         uint32_t st = check_waiter(lim, i);
         struct cl_waiter *w = &lim->waiters[i];
@@ -985,35 +1027,19 @@ void cl_rebuild(caplimit_t *lim)
             }
         } else {
             s->in_wait++;
-            if (in_queue(st)) {
-                order[nq][0] = w->ticket;
-                order[nq][1] = i;
-                nq++;
-            } else if (st == CL_GRANTED) {
+            if (in_queue(st))
+                lim->entries[w->entry].tokens = 0;     /* claimed */
+            else if (st == CL_GRANTED)
                 wake_later(lim, i);
-            }
         }
     }
-    /* queued entries whose waiter is gone go free with the rest */
-    for (i = 0; i < lim->ecap; i++)
-        if (lim->entries[i].status == CL_ENTRY_QUEUED)
-            lim->entries[i].tokens = 1;                 /* mark: unclaimed */
-    for (k = 0; k < nq; k++)
-        lim->entries[lim->waiters[order[k][1]].entry].tokens = 0;
     for (i = 0; i < lim->ecap; i++)
         if (lim->entries[i].status == CL_ENTRY_QUEUED && lim->entries[i].tokens != 0)
             lim->entries[i].status = CL_ENTRY_FREE;
     cl_borrowers_rebuild(lim);
-
-    qsort(order, nq, sizeof order[0], by_ticket);
-    for (k = 0; k < nq; k++) {
-        uint32_t st;
-        i = (uint32_t)order[k][1];
-        st = lim->waiters[i].state;
-        lim->waiters[i].state = CL_WAITING;
-        queue_push(lim, i);
-        wait_set_state(lim, i, (enum cl_wait_state)st);
-    }
+    for (i = 0; i < lim->wcap; i++)
+        if (in_queue(lim->waiters[i].state))
+            queue_in_ticket_order(lim, i);
     s->borrowed = s->extra_levels = 0;
     for (i = 0; i < lim->ecap; i++) {
         const struct cl_entry *e = &lim->entries[i];

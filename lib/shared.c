@@ -91,6 +91,7 @@ struct cl_shared {
     pid_t pid;                       /* the process that registered */
     uint32_t proc;                   /* its slot + 1, 0 until registered */
     size_t handles;
+    unsigned inflight;               /* wakes chosen, not yet sent: atomic */
     struct cl_shared *next;
 };
 
@@ -219,10 +220,11 @@ static void remake_lock(pthread_mutex_t *lock)
     pthread_mutex_lock(lock);
 }
 
-int cl_shared_lock(caplimit_t *lim)
+/* What taking the lock answered: EOWNERDEAD is repaired, anything else
+ * but 0 is a scribbled lock word; then this process's slot. */
+static void locked(caplimit_t *lim, int rc)
 {
     struct cl_shared *m = lim->shared;
-    int rc = pthread_mutex_lock(&m->seg->u.h.lock);
 
     if (CL_UNLIKELY(rc != 0)) {
         if (rc == EOWNERDEAD) {
@@ -236,9 +238,48 @@ int cl_shared_lock(caplimit_t *lim)
             lim->corrupt = 1;
         }
     }
-    if (CL_UNLIKELY(m->pid != getpid() || m->proc == 0))
-        register_process(lim);       /* after fork; no room leaves proc 0 */
+    /* a child made by fork starts with proc 0 (after_fork_in_child) */
+    if (CL_UNLIKELY(m->proc == 0))
+        register_process(lim);       /* no room leaves it 0: ENOSPC */
     lim->proc = m->proc;
+}
+
+int cl_shared_lock(caplimit_t *lim)
+{
+    locked(lim, pthread_mutex_lock(&lim->shared->seg->u.h.lock));
+    return 0;
+}
+
+/* R27: a call with a deadline does not wait past it for the lock, which a
+ * scribbled lock word could hold for ever. */
+int cl_shared_lock_until(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
+{
+    pthread_mutex_t *lock = &lim->shared->seg->u.h.lock;
+    int rc;
+
+#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
+    rc = pthread_mutex_clocklock(lock, clock, abstime);
+#else
+    struct timespec rt = *abstime;
+    if (clock != CLOCK_REALTIME) {   /* the same span on CLOCK_REALTIME */
+        struct timespec now, rnow;
+        long long ns;
+        clock_gettime(clock, &now);
+        clock_gettime(CLOCK_REALTIME, &rnow);
+        ns = abstime->tv_sec - now.tv_sec > 1000000 ? 1000000LL * 1000000000LL
+           : (long long)(abstime->tv_sec - now.tv_sec) * 1000000000LL
+             + (abstime->tv_nsec - now.tv_nsec);
+        if (ns < 0)
+            ns = 0;
+        ns += rnow.tv_nsec;
+        rt.tv_sec = rnow.tv_sec + (time_t)(ns / 1000000000LL);
+        rt.tv_nsec = (long)(ns % 1000000000LL);
+    }
+    rc = pthread_mutex_timedlock(lock, &rt);
+#endif
+    if (rc == ETIMEDOUT)
+        return ETIMEDOUT;
+    locked(lim, rc);
     return 0;
 }
 
@@ -277,6 +318,11 @@ pid_t cl_shared_pid_of(const caplimit_t *lim, uint32_t proc)
 static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *t)
 {
     return syscall(SYS_futex, word, op, val, t, NULL, 0);
+}
+
+unsigned *cl_shared_inflight(caplimit_t *lim)
+{
+    return &lim->shared->inflight;
 }
 
 void cl_shared_wake(const struct cl_wake *wake)
@@ -532,6 +578,11 @@ static void detach(struct cl_shared *m)
             break;
         }
     }
+    /* a waker of this process may be about to touch a futex word of the
+     * segment (cl_unlock sends wakes after the unlock): the mapping must
+     * outlive it.  ACQUIRE pairs with send_wake's RELEASE. */
+    while (__atomic_load_n(&m->inflight, __ATOMIC_ACQUIRE) != 0)
+        sched_yield();
     munmap(m->seg, sizeof *m->seg);
     close(m->fd);
     cl_free(m);

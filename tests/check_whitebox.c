@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -143,6 +144,50 @@ START_TEST(test_R18_R26_close_cut_short_by_a_death_closes_out_the_waiters)
 }
 END_TEST
 
+/* R27: a call with a deadline does not wait past it for the lock of a
+ * shared limiter, which another process may hold for ever (stopped, or a
+ * lock word scribbled on); once that process dies the limiter works on
+ * (R26). */
+START_TEST(test_R27_R6_a_held_lock_does_not_outlast_a_deadline)
+{
+    caplimit_t *lim;
+    char name[64];
+    struct timespec t0, until;
+    int go[2], status;
+    char c;
+    pid_t pid;
+
+    snprintf(name, sizeof name, "/caplimit-wb-held-%ld", (long)getpid());
+    (void)caplimit_unlink(name);
+    ck_assert_int_eq(caplimit_open(&lim, name, O_CREAT | O_EXCL, 0600, 1), 0);
+    ck_assert_int_eq(caplimit_unlink(name), 0);   /* nothing left behind */
+    ck_assert_int_eq(pipe(go), 0);
+    pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        pthread_mutex_lock(lim->lock);
+        (void)!write(go[1], "x", 1);
+        for (;;)
+            pause();
+    }
+    ck_assert_int_eq(read(go[0], &c, 1), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    until = harness_deadline_ms(100);
+    ck_assert_int_eq(caplimit_acquire_until(lim, CLOCK_MONOTONIC, &until), ETIMEDOUT);
+    ck_assert_int_ge(harness_ms_since(&t0), 95);
+    until = harness_deadline_on(CLOCK_REALTIME, 50);
+    ck_assert_int_eq(caplimit_drain(lim, CLOCK_REALTIME, &until), ETIMEDOUT);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    until = harness_deadline_ms(harness_span_ms(1000));
+    ck_assert_int_eq(caplimit_acquire_until(lim, CLOCK_MONOTONIC, &until), 0);
+    ck_assert_int_eq(caplimit_release(lim), 0);
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+    close(go[0]);
+    close(go[1]);
+}
+END_TEST
+
 /* R27: a byte of the segment scribbled on never reaches the caller as
  * a value outside the function's range: is_closed answers 0 or 1, and
  * get_policy a policy (the one the protocol acts on: only THROUGHPUT
@@ -175,6 +220,7 @@ int main(void)
     tcase_add_test(tc, test_borrower_lookup_does_not_grow_with_the_set);
     tcase_add_test(tc, test_R18_R26_close_cut_short_by_a_death_closes_out_the_waiters);
     tcase_add_test(tc, test_R27_scribbled_flags_answer_values_in_range);
+    tcase_add_test(tc, test_R27_R6_a_held_lock_does_not_outlast_a_deadline);
     suite_add_tcase(s, tc);
     return harness_run(s);
 }
