@@ -93,12 +93,21 @@
  *   -DBUG=4  cl_borrowers_add writes the status word first: a death leaves
  *            a HELD slot with a previous borrower's key and tokens -> a
  *            phantom hold of a live process (S2).
- *   -DBUG=5  cl_rebuild requeues by slot number, not by ticket -> S3/S4.
+ *   -DBUG=5  cl_rebuild requeues by slot number, not by ticket -> S4
+ *            (with -DANYSLOT: a later waiter in a lower slot).
  *   -DBUG=6  make_holder promotes the entry (HELD) before it writes its
  *            tokens: a repair keeps the grant and drops the entry (HELD
  *            with 0 tokens) -> S2.
  *   -DBUG=7  cl_reclaim_process does not run cl_dispatch -> a waiter
  *            sleeps beside the dead holder's tokens (S5).
+ * Not a bug here, so not seeded: cl_borrowers_remove writing the status
+ * word last.  Every removal under the lock is of the locker's own slots or
+ * a dead process's (close, not modelled, is the exception), the fields
+ * that the repair reads (key, level, tokens, grant) are not changed by a
+ * removal, and whatever a dying locker left of its own is reclaimed with
+ * it; the lists and the index that a removal does change are rebuilt.  So
+ * in this model a removal's one slot store is its status word, and where
+ * it comes among the derived stores cannot show.
  */
 
 #ifndef NP
@@ -194,7 +203,7 @@ byte using[NP];                 /* tokens its acquire returned, not yet released
 byte myw[NP];                   /* its waiter slot while it waits */
 byte phase[NP];
 byte wk[NP + 1];                /* lim->wakes: a bit per waiter slot */
-bit lostw[NW];                  /* a wake to it died with its sender */
+byte lostw;                     /* a bit per waiter slot: a wake to it died with its sender */
 byte last_ticket;
 
 #define ROOM (total > borrowed -> total - borrowed : 0)
@@ -210,13 +219,7 @@ inline die()
     :: owner == me -> owner = NIL; ownerdead = 1     /* EOWNERDEAD */
     :: else
     fi;
-    for (i : 0 .. NW - 1) {     /* the wakes it had not sent */
-        if
-        :: (wk[me] >> i) & 1 -> lostw[i] = 1
-        :: else
-        fi
-    }
-    i = 0;
+    lostw = lostw | wk[me];     /* the wakes it had not sent */
     wk[me] = 0;
     phase[me] = P_DONE;
     ndone++;
@@ -862,11 +865,11 @@ proctype proc(byte me)
         if                                              /* FUTEX_WAIT */
         :: fw[mw] -> why = S_WAKE
         :: timed -> why = S_TMO
-        :: nunrec > 0 || lostw[mw] -> why = S_POLL
+        :: nunrec > 0 || ((lostw >> mw) & 1) -> why = S_POLL
         :: ndead < NDIE -> atomic { die(); goto dead }
         fi;
         atomic {
-            lostw[mw] = 0;
+            lostw = lostw & ~(1 << mw);
             lock();
             phase[me] = P_IN;
             if                  /* more than CL_RECLAIM_NS since the last look */
@@ -932,7 +935,7 @@ dead:
 
 /* S5: no sleeper beside enough free tokens once the system is quiet */
 #define LIVE_QUIET(p) (!alive[p] || (wk[p] == 0 && (phase[p] == P_OUT || phase[p] == P_DONE \
-    || (phase[p] == P_ASLEEP && !fw[myw[p]] && !lostw[myw[p]]))))
+    || (phase[p] == P_ASLEEP && !fw[myw[p]] && !((lostw >> myw[p]) & 1)))))
 
 #if NP == 2
 #define QUIET (LIVE_QUIET(0) && LIVE_QUIET(1))
