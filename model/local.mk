@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
-# The Promela model of the lock and queue protocol (model/caplimit.pml).
+# The Promela models: the lock and queue protocol (model/caplimit.pml) and
+# a shared limiter's repair after a process dies holding the lock
+# (model/shared.pml, R26).
 #   make check-model       exhaustive check of every configuration below;
 #                          fails on any assertion violation or invalid end
 #                          state (the trail is replayed into model-check/);
@@ -8,7 +10,7 @@
 #                          unless spin finds a counterexample for every one
 # MODEL_FLAGS adds -D options to every run (e.g. -DNCTL=3).
 # The -DNMAX configurations are R23's weighted requests (FIFO policy).
-EXTRA_DIST += model/caplimit.pml
+EXTRA_DIST += model/caplimit.pml model/shared.pml
 
 MODEL_FLAGS =
 MODEL_PAN_CFLAGS = -O2 -w -DSAFETY -DNOCLAIM
@@ -42,21 +44,39 @@ MODEL_BUGS = \
 	-DBUG=11,-DNMAX=2,-DNT=2,-DROUNDS=2 \
 	-DBUG=12,-DNMAX=2,-DNCTL=1
 
-# The shell sets want ("pass" or "fail": what each run must give) and
-# configs before it expands this.
+# model/shared.pml: its pan.c is large and its searches short, so it is
+# compiled without optimisation (-O2 costs a minute of compiling per run).
+SHARED_PAN_CFLAGS = -O0 -w -DSAFETY -DNOCLAIM
+SHARED_CONFIGS = \
+	-DNP=3 \
+	-DNP=3,-DNMAX=2 \
+	-DNP=3,-DNDIE=2 \
+	-DNP=3,-DALL_STEPS \
+	-DNP=2,-DANYSLOT,-DALL_STEPS,-DNDIE=2
+SHARED_BUGS = \
+	-DBUG=1 \
+	-DBUG=2 \
+	-DBUG=3 \
+	-DBUG=4 \
+	-DBUG=5,-DANYSLOT \
+	-DBUG=6 \
+	-DBUG=7
+
+# The shell sets want ("pass" or "fail": what each run must give), pml
+# (the model's file), cflags (pan's) and configs before it expands this.
 model_run = \
 	if test -z "$(SPIN)"; then \
 	  echo "SKIP: $@: spin not found (install spin and re-run configure)"; \
 	  exit 0; \
 	fi; \
 	d=model-check; rm -rf $$d; mkdir -p $$d; \
-	cp $(srcdir)/model/caplimit.pml $$d/ || exit 1; \
+	cp $(srcdir)/model/$$pml $$d/ || exit 1; \
 	bad=0; \
 	for c in $$configs; do \
 	  flags=`echo "$$c" | tr ',' ' '`; \
-	  ( cd $$d && rm -f pan pan.* caplimit.pml.trail \
-	    && $(SPIN) $$flags $(MODEL_FLAGS) -a caplimit.pml >spin.out 2>&1 \
-	    && $(CC) $(MODEL_PAN_CFLAGS) -o pan pan.c \
+	  ( cd $$d && rm -f pan pan.* $$pml.trail \
+	    && $(SPIN) $$flags $(MODEL_FLAGS) -a $$pml >spin.out 2>&1 \
+	    && $(CC) $$cflags -o pan pan.c \
 	    && ./pan $(MODEL_PAN_FLAGS) >pan.out 2>&1 ) \
 	    || { cat $$d/spin.out; echo "FAIL: $@: cannot build or run pan for $$flags"; exit 1; }; \
 	  if grep -q 'errors: 0$$' $$d/pan.out \
@@ -64,14 +84,14 @@ model_run = \
 	  s=`sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' $$d/pan.out`; \
 	  t=`sed -n 's/^pan: elapsed time \(.*\)/\1/p' $$d/pan.out`; \
 	  if test $$r = $$want; then \
-	    echo "ok: $$flags: $$r ($$s states, $$t)"; \
+	    echo "ok: $$pml $$flags: $$r ($$s states, $$t)"; \
 	  else \
 	    bad=1; \
-	    echo "FAIL: $$flags: $$r, expected $$want ($$s states, $$t)"; \
+	    echo "FAIL: $$pml $$flags: $$r, expected $$want ($$s states, $$t)"; \
 	    grep '^pan:1' $$d/pan.out; \
-	    if test -f $$d/caplimit.pml.trail; then \
-	      ( cd $$d && $(SPIN) $$flags $(MODEL_FLAGS) -t -p -g caplimit.pml \
-	          >trail-`echo "$$c" | tr -c 'A-Za-z0-9=\n' '_'`.txt 2>&1 ); \
+	    if test -f $$d/$$pml.trail; then \
+	      ( cd $$d && $(SPIN) $$flags $(MODEL_FLAGS) -t -p -g $$pml \
+	          >trail-`basename $$pml .pml`-`echo "$$c" | tr -c 'A-Za-z0-9=\n' '_'`.txt 2>&1 ); \
 	      echo "  trail replayed into $$d/trail-*.txt"; \
 	    fi; \
 	  fi; \
@@ -80,9 +100,15 @@ model_run = \
 	rm -rf $$d
 
 check-model:
-	@want=pass; configs='$(MODEL_CONFIGS)'; $(model_run)
+	@(want=pass; pml=caplimit.pml; cflags='$(MODEL_PAN_CFLAGS)'; \
+	  configs='$(MODEL_CONFIGS)'; $(model_run)) && \
+	(want=pass; pml=shared.pml; cflags='$(SHARED_PAN_CFLAGS)'; \
+	  configs='$(SHARED_CONFIGS)'; $(model_run))
 
 check-model-bugs:
-	@want=fail; configs='$(MODEL_BUGS)'; $(model_run)
+	@(want=fail; pml=caplimit.pml; cflags='$(MODEL_PAN_CFLAGS)'; \
+	  configs='$(MODEL_BUGS)'; $(model_run)) && \
+	(want=fail; pml=shared.pml; cflags='$(SHARED_PAN_CFLAGS)'; \
+	  configs='$(SHARED_BUGS)'; $(model_run))
 
 .PHONY: check-model check-model-bugs
