@@ -63,9 +63,29 @@ struct timespec harness_deadline_on(clockid_t clk, long ms);
 int harness_past(const struct timespec *monotonic_deadline);
 void harness_yield(void);
 
-/* Shared flags between the test thread and workers. */
-#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+/* Shared flags between the test thread and workers.  Helgrind does not
+ * model atomics: the annotations (no-ops outside valgrind) tell it that a
+ * STORE happens before the LOAD that sees it, as the atomics guarantee. */
+#if defined(__has_include)
+#if __has_include(<valgrind/helgrind.h>)
+#include <valgrind/helgrind.h>
+#endif
+#endif
+#ifndef ANNOTATE_HAPPENS_BEFORE
+#define ANNOTATE_HAPPENS_BEFORE(obj) ((void)(obj))
+#define ANNOTATE_HAPPENS_AFTER(obj) ((void)(obj))
+#endif
+#define LOAD(p)                                                                \
+    __extension__({                                                            \
+        __typeof__(*(p)) load_ = __atomic_load_n((p), __ATOMIC_SEQ_CST);       \
+        ANNOTATE_HAPPENS_AFTER(p);                                             \
+        load_;                                                                 \
+    })
+#define STORE(p, v)                                                            \
+    do {                                                                       \
+        ANNOTATE_HAPPENS_BEFORE(p);                                            \
+        __atomic_store_n((p), (v), __ATOMIC_SEQ_CST);                          \
+    } while (0)
 
 /* A new limiter, or the test fails. */
 caplimit_t *harness_make(size_t total);
