@@ -292,7 +292,7 @@ CL_HIDDEN int cl_store_init(caplimit_t *lim);
 
 /* shared.c: the parts of the protocol that differ in shared memory. */
 CL_HIDDEN int cl_shared_lock(caplimit_t *lim);
-/* ETIMEDOUT when abstime passes before the lock is had (R27). */
+/* ETIMEDOUT when the lock is not had by a second past abstime (R27). */
 CL_HIDDEN int cl_shared_lock_until(caplimit_t *lim, clockid_t clock,
                                    const struct timespec *abstime);
 CL_HIDDEN void cl_shared_unlock(caplimit_t *lim);
@@ -320,7 +320,8 @@ CL_HIDDEN int cl_shared_destroy(caplimit_t *lim);
 CL_HIDDEN void cl_lock(const caplimit_t *lim);
 CL_HIDDEN int cl_unlock(const caplimit_t *lim);
 /* cl_lock for a call with a deadline: ETIMEDOUT, unlocked, when a shared
- * limiter's lock is not had by abstime (R27: a scribbled lock word). */
+ * limiter's lock is not had by a second past abstime (R27: a scribbled
+ * lock word); a lock had late still lets the call count (R19). */
 CL_HIDDEN int cl_lock_until(const caplimit_t *lim, clockid_t clock,
                             const struct timespec *abstime);
 

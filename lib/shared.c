@@ -250,32 +250,43 @@ int cl_shared_lock(caplimit_t *lim)
     return 0;
 }
 
-/* R27: a call with a deadline does not wait past it for the lock, which a
- * scribbled lock word could hold for ever. */
+/* R27: a call with a deadline does not wait for ever for the lock, which a
+ * scribbled lock word (or a stopped process) could hold for ever.  It
+ * waits until a second past its deadline: the lock is held for
+ * microseconds, so a call that takes it late still counts (R19) and may
+ * still be granted at once (R6). */
+#define CL_LOCK_GRACE_NS 1000000000LL
+
 int cl_shared_lock_until(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
 {
     pthread_mutex_t *lock = &lim->shared->seg->u.h.lock;
+    struct timespec now, until;
+    long long ns;
+    clockid_t on;
     int rc;
 
 #ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
-    rc = pthread_mutex_clocklock(lock, clock, abstime);
+    on = CLOCK_MONOTONIC;
 #else
-    struct timespec rt = *abstime;
-    if (clock != CLOCK_REALTIME) {   /* the same span on CLOCK_REALTIME */
-        struct timespec now, rnow;
-        long long ns;
-        clock_gettime(clock, &now);
-        clock_gettime(CLOCK_REALTIME, &rnow);
-        ns = abstime->tv_sec - now.tv_sec > 1000000 ? 1000000LL * 1000000000LL
-           : (long long)(abstime->tv_sec - now.tv_sec) * 1000000000LL
-             + (abstime->tv_nsec - now.tv_nsec);
-        if (ns < 0)
-            ns = 0;
-        ns += rnow.tv_nsec;
-        rt.tv_sec = rnow.tv_sec + (time_t)(ns / 1000000000LL);
-        rt.tv_nsec = (long)(ns % 1000000000LL);
-    }
-    rc = pthread_mutex_timedlock(lock, &rt);
+    on = CLOCK_REALTIME;             /* pthread_mutex_timedlock's clock */
+#endif
+    clock_gettime(clock, &now);
+    if (abstime->tv_sec - now.tv_sec > 1000000)
+        ns = 1000000LL * 1000000000LL;
+    else
+        ns = (long long)(abstime->tv_sec - now.tv_sec) * 1000000000LL
+           + (abstime->tv_nsec - now.tv_nsec);
+    if (ns < 0)
+        ns = 0;
+    ns += CL_LOCK_GRACE_NS;
+    clock_gettime(on, &until);
+    ns += until.tv_nsec;
+    until.tv_sec += (time_t)(ns / 1000000000LL);
+    until.tv_nsec = (long)(ns % 1000000000LL);
+#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
+    rc = pthread_mutex_clocklock(lock, on, &until);
+#else
+    rc = pthread_mutex_timedlock(lock, &until);
 #endif
     if (rc == ETIMEDOUT)
         return ETIMEDOUT;

@@ -145,10 +145,10 @@ START_TEST(test_R18_R26_close_cut_short_by_a_death_closes_out_the_waiters)
 }
 END_TEST
 
-/* R27: a call with a deadline does not wait past it for the lock of a
+/* R27: a call with a deadline does not wait for ever for the lock of a
  * shared limiter, which another process may hold for ever (stopped, or a
- * lock word scribbled on); once that process dies the limiter works on
- * (R26). */
+ * lock word scribbled on): it gives up a second past its deadline; once
+ * that process dies the limiter works on (R26). */
 START_TEST(test_R27_R6_a_held_lock_does_not_outlast_a_deadline)
 {
     caplimit_t *lim;
