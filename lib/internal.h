@@ -239,6 +239,7 @@ struct caplimit {
     uint32_t proc;                   /* this process's slot + 1 (R25), or 0 */
     uint32_t hint;                   /* index slot where the last find stopped */
     int corrupt;                     /* R27: the segment failed a check */
+    size_t waits_here;               /* threads waiting or draining in this handle */
     struct cl_shared *shared;        /* NULL for a private limiter */
     size_t nwakes;                   /* wakes to send once unlocked */
     struct cl_wake wakes[CL_WAKE_BATCH];

@@ -543,6 +543,7 @@ static void on_cancel(void *arg)
     }
     lim->st->counters.cancelled++;
     lim->st->in_wait--;
+    lim->waits_here--;
     waiter_free(lim, c->w);
     cl_unlock(lim);
 }
@@ -632,6 +633,7 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, size_t n,
     CL_PUBLISH(w->state, CL_WAITING); /* last: the slot is whole from here */
     queue_push(lim, ctx.w);
     lim->st->in_wait++;
+    lim->waits_here++;
     /* R17: behind an old head that was woken but has not run yet, free
      * tokens may wait for nobody: hand them off now, maybe to us. */
     cl_dispatch(lim);
@@ -669,6 +671,7 @@ static int wait_in_queue(caplimit_t *lim, struct cl_key key, size_t n,
     pthread_cleanup_pop(0);
 
     lim->st->in_wait--;
+    lim->waits_here--;
     count_wait_end(lim, W(ctx.w), rc);
     waiter_free(lim, ctx.w);
     n = (size_t)cl_unlock(lim);
@@ -700,6 +703,7 @@ static void on_drain_cancel(void *arg)
     if (W(c->w)->state == CL_DRAINING)
         unlink_drainer(lim, c->w);
     lim->st->ndrainers--;
+    lim->waits_here--;
     waiter_free(lim, c->w);
     cl_unlock(lim);
 }
@@ -720,6 +724,7 @@ int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
     W(ctx.w)->state = CL_DRAINING;
     lim->st->drainers = ctx.w;
     lim->st->ndrainers++;
+    lim->waits_here++;
 
     pthread_cleanup_push(on_drain_cancel, &ctx);
     while (W(ctx.w)->state == CL_DRAINING) {
@@ -739,6 +744,7 @@ int cl_drain(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)
 
     rc = W(ctx.w)->state == CL_DRAINED ? 0 : ETIMEDOUT;
     lim->st->ndrainers--;
+    lim->waits_here--;
     waiter_free(lim, ctx.w);
     return cl_unlock(lim) ? EPROTO : rc;
 }
@@ -901,6 +907,10 @@ int cl_busy(caplimit_t *lim)
 
     if (lim->shared == NULL)
         return !is_idle(lim) || s->ndrainers != 0;
+    /* this handle's own count first: a scribbled segment must not let a
+     * handle go while a thread still waits in it (R27) */
+    if (lim->waits_here != 0)
+        return 1;
     for (i = 0; i < lim->ecap; i++)
         if (lim->entries[i].status == CL_ENTRY_HELD && lim->entries[i].key.proc == lim->proc)
             return 1;
