@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
-# The public structs against the spec's layout.  Not yet included by
-# tests/local.mk: it compiles only with the header that has the spec's new
-# fields (tokens, pid, tid, tokens_waiting, reclaimed, reserved tails).
+# The public structs against the spec's layout (offsetof, sizeof): the
+# fields of R23 and R25 and the reserved tails included.
 if HAVE_CHECK
 check_PROGRAMS += tests/check_layout
 TESTS += tests/check_layout
