@@ -3,16 +3,25 @@
  *
  * The acquire family: argument checks (EINVAL first, even when a token is
  * free), R7's entry cancellation point, then the protocol in queue.c.
- * Every variant is a weighted acquire (R23) of one or n tokens.
+ * Every variant is a weighted acquire (R23) of one or n tokens; a thread's
+ * one token is first tried in the fast lane (lane.c), after the checks.
  */
 #include "internal.h"
 
 #include <errno.h>
 
+/* The calling thread's one token, without the lock. */
+static int in_lane(caplimit_t *lim, struct cl_key key, size_t n)
+{
+    return n == 1 && key.kind == CAPLIMIT_BORROWER_THREAD && cl_lane_acquire(lim) == 0;
+}
+
 /* n tokens for key, waiting as long as it takes. */
 static int acquire_waiting(caplimit_t *lim, struct cl_key key, size_t n)
 {
     pthread_testcancel();
+    if (in_lane(lim, key, n))
+        return 0;
     return cl_acquire(lim, key, n, CL_MAY_WAIT, CLOCK_MONOTONIC, NULL);
 }
 
@@ -24,11 +33,15 @@ static int acquire_until(caplimit_t *lim, struct cl_key key, size_t n,
     if (rc != 0)
         return rc;
     pthread_testcancel();
+    if (in_lane(lim, key, n))
+        return 0;
     return cl_acquire(lim, key, n, CL_MAY_WAIT, clock, abstime);
 }
 
 static int acquire_nowait(caplimit_t *lim, struct cl_key key, size_t n)
 {
+    if (in_lane(lim, key, n))
+        return 0;
     return cl_acquire(lim, key, n, CL_NOWAIT, CLOCK_MONOTONIC, NULL);
 }
 
@@ -42,14 +55,19 @@ int caplimit_acquire(caplimit_t *lim)
 {
     if (lim == NULL)
         return EINVAL;
-    return acquire_waiting(lim, cl_thread_key(pthread_self()), 1);
+    pthread_testcancel();
+    if (cl_lane_acquire(lim) == 0)
+        return 0;
+    return cl_acquire(lim, cl_thread_key(pthread_self()), 1, CL_MAY_WAIT, CLOCK_MONOTONIC, NULL);
 }
 
 int caplimit_acquire_nowait(caplimit_t *lim)
 {
     if (lim == NULL)
         return EINVAL;
-    return acquire_nowait(lim, cl_thread_key(pthread_self()), 1);
+    if (cl_lane_acquire(lim) == 0)
+        return 0;
+    return cl_acquire(lim, cl_thread_key(pthread_self()), 1, CL_NOWAIT, CLOCK_MONOTONIC, NULL);
 }
 
 int caplimit_acquire_until(caplimit_t *lim, clockid_t clock, const struct timespec *abstime)

@@ -15,6 +15,10 @@
  *   shared.c     ... or a fixed segment of shared memory (R24..R28): the
  *                robust process-shared lock, process slots, futex wakes,
  *                repair of a segment left by a dead process.
+ *   lane.c       the fast lane: while nobody waits, a thread takes and gives
+ *                back one token with one atomic instruction, without the
+ *                lock; the lock's holder folds those holds into the
+ *                borrower set before it looks at anything.
  *   thread.c     the per-thread record that gives tokens back at exit (R22).
  *   clock.c      the timed wait on either clock (R6), with or without
  *                pthread_cond_clockwait.
@@ -229,6 +233,19 @@ struct cl_islot {
 
 struct cl_shared;                    /* shared.c */
 
+/* The fast lane (lane.c).  Threads that take the lane (at most CL_LANES at
+ * a time) each own one slot of every limiter's lane. */
+#define CL_LANES 64
+
+struct cl_lane {
+    uint64_t word;                   /* OPEN (bit 0) | tokens free to the lane << 1 */
+    uint64_t slot[CL_LANES];         /* HELD (bit 0) | acquires so far << 1; its thread's */
+    size_t budget;                   /* under the lock: tokens the lane opened with */
+    int wanted;                      /* under the lock: a thread's lone token was
+                                      * asked for since the lane last shut empty */
+    uint64_t seen[CL_LANES];         /* under the lock: acquires already counted */
+};
+
 struct caplimit {
     struct cl_state *st;             /* the heap's own, or the segment's */
     pthread_mutex_t *lock;           /* guards *st and the tables */
@@ -245,6 +262,7 @@ struct caplimit {
     struct cl_wake wakes[CL_WAKE_BATCH];
     pthread_mutex_t own_lock;        /* a private limiter's lock and state */
     struct cl_state own;
+    struct cl_lane lane;             /* private only: a shared one stays shut */
 };
 
 /* R27: a slot number from the state, checked.  A bad one marks the handle
@@ -371,6 +389,34 @@ CL_HIDDEN int cl_cond_init(pthread_cond_t *c);
  * says abstime has come, else 0 (maybe a spurious wake-up). */
 CL_HIDDEN int cl_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
                                 const struct timespec *abstime);
+
+/* ---- The fast lane (lane.c) --------------------------------------------- */
+
+/* Without the lock: the calling thread takes one token, or gives back the
+ * one it took in the lane; 0, or -1 when the call must take the lock. */
+CL_HIDDEN int cl_lane_acquire(caplimit_t *lim);
+CL_HIDDEN int cl_lane_release(caplimit_t *lim);
+/* Under the lock.  Shuts the lane and makes each of its holds a holder of
+ * the borrower set, with its acquires counted (cl_lock does this first). */
+CL_HIDDEN void cl_lane_fold(caplimit_t *lim);
+static inline void cl_lane_shut(caplimit_t *lim)
+{
+    if (CL_UNLIKELY(__atomic_load_n(&lim->lane.word, __ATOMIC_RELAXED) & 1))
+        cl_lane_fold(lim);
+}
+/* Under the lock, or before lim is shared: opens the lane when nobody
+ * holds, waits or drains (cl_unlock does this last). */
+CL_HIDDEN void cl_lane_open(caplimit_t *lim);
+/* Under the lock: a thread asked for one token; the lane may open again. */
+static inline void cl_lane_want(caplimit_t *lim)
+{
+    lim->lane.wanted = 1;
+}
+/* thread.c: a thread takes a lane slot (0: none free), gives it back at
+ * its exit, or after fork tells its slot its new kernel thread id. */
+CL_HIDDEN unsigned cl_lane_join(pthread_t self, pid_t tid);
+CL_HIDDEN void cl_lane_leave(unsigned lane);
+CL_HIDDEN void cl_lane_owner_forked(unsigned lane, pid_t tid);
 
 /* ---- Per-thread record (thread.c, R22) --------------------------------- */
 

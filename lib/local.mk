@@ -10,6 +10,8 @@ lib_libcaplimit_impl_la_SOURCES = \
 	lib/store.c \
 	lib/shared.c \
 	lib/queue.c \
+	lib/lane.c \
+	lib/thread.h \
 	lib/thread.c \
 	lib/clock.c \
 	lib/alloc.c \

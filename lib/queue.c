@@ -371,10 +371,12 @@ void cl_lock(const caplimit_t *clim)
 {
     caplimit_t *lim = (caplimit_t *)clim;   /* settling is no change of state */
 
-    if (CL_UNLIKELY(lim->shared != NULL))
+    if (CL_UNLIKELY(lim->shared != NULL)) {
         cl_shared_lock(lim);
-    else
+    } else {
         pthread_mutex_lock(lim->lock);
+        cl_lane_shut(lim);           /* the lane's holds join the set first */
+    }
     settle(lim);
 }
 
@@ -414,6 +416,8 @@ static __attribute__((noinline)) int unlock_with_work(caplimit_t *lim)
     }
     if (CL_UNLIKELY(lim->st->drainers != CL_NIL) && is_idle(lim))
         wake_drainers(lim);
+    if (lim->st->nentries == 0)
+        cl_lane_open(lim);
     n = lim->nwakes;
     if (CL_LIKELY(n == 0)) {
         if (CL_UNLIKELY(lim->shared != NULL))
@@ -443,6 +447,8 @@ int cl_unlock(const caplimit_t *clim)
 
     if (CL_UNLIKELY(unlock_has_work(lim)))
         return unlock_with_work(lim);
+    if (lim->st->nentries == 0)
+        cl_lane_open(lim);           /* nobody holds or waits: the lane again */
     pthread_mutex_unlock(lim->lock);
     return 0;
 }
@@ -827,6 +833,8 @@ int cl_acquire(caplimit_t *lim, struct cl_key key, size_t n,
     if (CL_UNLIKELY(cl_lock_until(lim, clock, abstime) != 0))
         return ETIMEDOUT;
     key.proc = lim->proc;
+    if (key.kind == CAPLIMIT_BORROWER_THREAD && n == 1)
+        cl_lane_want(lim);
     e = cl_borrowers_find(lim, key);
     if (CL_UNLIKELY(e != CL_NIL)) {
         rc = reenter(lim, E(e));

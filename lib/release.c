@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * Copyright (c) 2026 The libcaplimit authors
  *
- * The release family (R9); the protocol is in queue.c.
+ * The release family (R9); the protocol is in queue.c.  A thread's token
+ * taken in the fast lane goes back there (lane.c).
  */
 #include "internal.h"
 
@@ -11,6 +12,8 @@ int caplimit_release(caplimit_t *lim)
 {
     if (lim == NULL)
         return EINVAL;
+    if (cl_lane_release(lim) == 0)
+        return 0;
     return cl_release(lim, cl_thread_key(pthread_self()), CL_GIVE_LEVEL, 0);
 }
 
@@ -26,5 +29,7 @@ int caplimit_release_tokens(caplimit_t *lim, const void *borrower, size_t n)
 {
     if (lim == NULL || n == 0)
         return EINVAL;
+    if (borrower == NULL && n == 1 && cl_lane_release(lim) == 0)
+        return 0;                    /* a lane hold is one token */
     return cl_release(lim, cl_borrower_key(borrower), CL_GIVE_TOKENS, n);
 }

@@ -4,14 +4,16 @@
  * R22: no token lost to a dead thread.
  *
  * Each thread that has acquired as the default borrower keeps, in its own
- * thread-local record, the limiters it holds.  Only that thread ever reads
- * or writes the record, always under the lock of the limiter concerned.
+ * thread-local record (thread.h), the limiters it holds.  Only that thread
+ * ever reads or writes the record: under the lock of the limiter
+ * concerned, or in the fast lane (lane.c), which needs no lock for it.
  * A pthread key whose value is the record makes the thread's exit run
  * give_back_all(), which releases what is left as caplimit_release would.
  * The record grows only in cl_thread_reserve (called by acquires, R15), so
  * release and thread exit never allocate.
  */
 #include "internal.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -19,24 +21,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define CL_INLINE_HELD 4
-
-struct cl_thread {
-    caplimit_t **held;               /* inline_held, or a heap array */
-    size_t n, cap;
-    caplimit_t *inline_held[CL_INLINE_HELD];
-    int registered;                  /* the exit key holds this record */
-    int cond_ready;
-    pthread_cond_t cond;             /* where this thread waits (queue.c) */
-    unsigned pending;                /* signals on their way to cond */
-    pid_t tid;                       /* 0 until first asked for */
-};
-
 /* initial-exec: a plain %fs-relative access instead of a __tls_get_addr
  * call on every acquire and release (a quarter of the uncontended cost).
  * The record is small enough for the static TLS room glibc keeps for
  * libraries loaded with dlopen. */
-static __thread struct cl_thread cl_self __attribute__((tls_model("initial-exec")));
+__thread struct cl_thread cl_self;
 static pthread_key_t cl_exit_key;
 static pthread_once_t cl_exit_once = PTHREAD_ONCE_INIT;
 static int cl_exit_key_rc;
@@ -72,6 +61,8 @@ static void give_back_all(void *arg)
         if (cl_release(t->held[t->n - 1], me, CL_GIVE_ALL, 0) != 0)
             t->n--;                  /* not held after all: forget it */
     }
+    cl_lane_leave(t->lane);          /* no slot of it holds: all given back */
+    t->lane = 0;
     if (t->held != t->inline_held)
         cl_free(t->held);
     t->held = NULL;
@@ -90,6 +81,8 @@ static void after_fork_in_child(void)
 {
     cl_self.tid = 0;
     cl_self.n = 0;
+    if (cl_self.lane != 0)
+        cl_lane_owner_forked(cl_self.lane, cl_thread_tid());
 }
 
 static pthread_once_t cl_fork_once = PTHREAD_ONCE_INIT;
@@ -113,6 +106,7 @@ static int register_thread(struct cl_thread *t)
     t->held = t->inline_held;
     t->cap = CL_INLINE_HELD;
     t->registered = 1;
+    t->lane = cl_lane_join(pthread_self(), cl_thread_tid());
     return 0;
 }
 
@@ -170,24 +164,10 @@ pid_t cl_thread_tid(void)
 
 void cl_thread_note_held(caplimit_t *lim)
 {
-    struct cl_thread *t = &cl_self;
-    t->held[t->n++] = lim;
+    cl_record_held(&cl_self, lim);
 }
 
-/* Searches from the end: limiters are mostly released in reverse order. */
 void cl_thread_note_released(caplimit_t *lim)
 {
-    struct cl_thread *t = &cl_self;
-    size_t i = t->n;
-
-    if (CL_LIKELY(i > 0 && t->held[i - 1] == lim)) {
-        t->n--;
-        return;
-    }
-    while (i-- > 0) {
-        if (t->held[i] == lim) {
-            t->held[i] = t->held[--t->n];
-            return;
-        }
-    }
+    cl_record_released(&cl_self, lim);
 }
