@@ -37,7 +37,7 @@ int caplimit_create(caplimit_t **out, size_t total_tokens)
         return rc == EAGAIN ? ENOMEM : rc;   /* no EAGAIN in the contract */
     }
     lim->st->total = total_tokens;
-    cl_lane_want(lim);
+    cl_lane_want(lim, 1);
     cl_lane_open(lim);
     *out = lim;
     return 0;

@@ -241,8 +241,8 @@ struct cl_lane {
     uint64_t word;                   /* OPEN (bit 0) | tokens free to the lane << 1 */
     uint64_t slot[CL_LANES];         /* HELD (bit 0) | acquires so far << 1; its thread's */
     size_t budget;                   /* under the lock: tokens the lane opened with */
-    int wanted;                      /* under the lock: a thread's lone token was
-                                      * asked for since the lane last shut empty */
+    int wanted;                      /* under the lock: the last locked acquire
+                                      * was a thread's for one token */
     uint64_t seen[CL_LANES];         /* under the lock: acquires already counted */
 };
 
@@ -407,10 +407,12 @@ static inline void cl_lane_shut(caplimit_t *lim)
 /* Under the lock, or before lim is shared: opens the lane when nobody
  * holds, waits or drains (cl_unlock does this last). */
 CL_HIDDEN void cl_lane_open(caplimit_t *lim);
-/* Under the lock: a thread asked for one token; the lane may open again. */
-static inline void cl_lane_want(caplimit_t *lim)
+/* Under the lock, from each acquire: whether the lane may open again.  An
+ * object's acquire keeps it shut, so pairs of object borrowers on an empty
+ * set do not open and shut it on every call; a thread's one token opens it. */
+static inline void cl_lane_want(caplimit_t *lim, int wanted)
 {
-    lim->lane.wanted = 1;
+    lim->lane.wanted = wanted;
 }
 /* thread.c: a thread takes a lane slot (0: none free), gives it back at
  * its exit, or after fork tells its slot its new kernel thread id. */

@@ -157,11 +157,6 @@ void cl_lane_fold(caplimit_t *lim)
         }
     }
     lim->st->counters.granted_at_once += acquires;
-    /* unused while open: keep it shut until a thread asks for one token
-     * under the lock (cl_lane_want), so object borrowers' pairs on an
-     * empty set do not open and shut it on every call */
-    if (acquires == 0)
-        l->wanted = 0;
 }
 
 

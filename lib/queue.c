@@ -833,8 +833,7 @@ int cl_acquire(caplimit_t *lim, struct cl_key key, size_t n,
     if (CL_UNLIKELY(cl_lock_until(lim, clock, abstime) != 0))
         return ETIMEDOUT;
     key.proc = lim->proc;
-    if (key.kind == CAPLIMIT_BORROWER_THREAD && n == 1)
-        cl_lane_want(lim);
+    cl_lane_want(lim, key.kind == CAPLIMIT_BORROWER_THREAD && n == 1);
     e = cl_borrowers_find(lim, key);
     if (CL_UNLIKELY(e != CL_NIL)) {
         rc = reenter(lim, E(e));

@@ -32,8 +32,14 @@ CL_CHECKS += tests/check_enomem tests/check_errno
 CL_CHECKS += tests/check_stress
 # what only internal.h shows: R17's default bypass, the lookup's cost
 CL_CHECKS += tests/check_whitebox
+# the fast lane against every rule (white-box: the lane's word)
+CL_CHECKS += tests/check_lane
 check_PROGRAMS += $(CL_CHECKS)
 TESTS += $(CL_CHECKS)
+
+tests_check_lane_SOURCES = tests/check_lane.c
+tests_check_lane_CFLAGS = $(CL_TEST_FLAGS)
+tests_check_lane_LDADD = $(CL_WHITEBOX_TEST_LIBS)
 
 tests_check_rules_SOURCES = tests/check_rules.c
 tests_check_rules_CFLAGS = $(CL_TEST_FLAGS)
