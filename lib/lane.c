@@ -25,7 +25,8 @@
  * the owner writes its slot only after a CAS succeeds, which cannot happen
  * while the lane is shut, and the lane opens again only once the set is
  * empty, so only after the owner has given that hold back through the lock.
- * cl_unlock opens the lane again when the set is empty (cl_lane_open).
+ * cl_unlock opens the lane again when the set is empty and the last locked
+ * acquire was a thread's for one token (cl_lane_open, cl_lane_want).
  *
  * The other rules come with the lock: R3 (a lane holder's slot says HELD,
  * and a holder in the set keeps the lane shut), R4 and R18 (a waiter or a
@@ -163,18 +164,17 @@ void cl_lane_fold(caplimit_t *lim)
 void cl_lane_open(caplimit_t *lim)
 {
     const struct cl_state *s = lim->st;
-    size_t budget = s->total;
+    /* every lane hold must fit in the set unallocated (R15): a free entry
+     * each, and an index kept at most half full */
+    size_t half = ((size_t)lim->imask + 1) / 2;
+    size_t room = lim->ecap < half ? lim->ecap : half;
+    size_t budget;
 
-    if (!lim->lane.wanted || lim->shared != NULL || s->nentries != 0 || s->closed || s->in_wait != 0
-        || s->ndrainers != 0 || s->total == 0 || lim->corrupt
+    if (!lim->lane.wanted || lim->shared != NULL || s->nentries != 0 || s->closed
+        || s->in_wait != 0 || s->ndrainers != 0 || s->total == 0 || lim->corrupt
         || (__atomic_load_n(&lim->lane.word, __ATOMIC_RELAXED) & LANE_OPEN))
         return;
-    /* every lane hold must fit in the set unallocated (R15): free entries,
-     * and an index kept at most half full */
-    if (budget > lim->ecap)
-        budget = lim->ecap;
-    if (budget > ((size_t)lim->imask + 1) / 2)
-        budget = ((size_t)lim->imask + 1) / 2;
+    budget = s->total < room ? s->total : room;
     if (budget > LANE_MAX_BUDGET)
         budget = LANE_MAX_BUDGET;
     lim->lane.budget = budget;

@@ -25,7 +25,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 # tests/check_shared*, left out for their time)
 tests="check_errno check_api check_rules check_deadlines check_cancel
 check_enomem check_policy check_counters check_holds check_reentrant
-check_thread_exit check_close check_whitebox check_weighted check_drain
+check_thread_exit check_close check_whitebox check_weighted check_drain check_lane
 check_clock check_fault_sweep check_stress"
 progs=
 for t in $tests; do progs="$progs tests/$t"; done
