@@ -675,6 +675,10 @@ START_TEST(test_R17_newcomer_behind_old_woken_head)
     POLL_UNTIL(LOAD(&parked));
     ck_assert_uint_le(caplimit_borrowed_tokens(lim), 1);
     POLL_UNTIL(harness_ms_since(&t0) > 100);
+    /* the head is old beside its free token: any call that takes the
+     * lock first hands it over (cl_lock settles), so a read sees it */
+    ck_assert_uint_eq(caplimit_available_tokens(lim), 1);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 1);
     deadline = harness_deadline_on(CLOCK_MONOTONIC, 5000);
     ck_assert_int_eq(caplimit_acquire_on_behalf_of_until(lim, &newcomer, CLOCK_MONOTONIC,
                                                          &deadline), 0);
@@ -692,6 +696,103 @@ START_TEST(test_R17_newcomer_behind_old_woken_head)
 }
 END_TEST
 
+/* ---- R17: a woken waiter behind an old head ---------------------------- */
+
+/* Holds the head (H) and the waiter behind it (W) after their wakes.  W
+ * takes the lock back while H is still young, then keeps it until H is
+ * old, so that W looks at its state with an old head that no cl_lock has
+ * settled yet. */
+static pthread_t two_h, two_w;
+static int two_h_parked, two_w_parked, two_h_go, two_w_go;
+static struct timespec two_t0;
+static long two_bypass_ms;
+
+static void park_with_lock_dropped(caplimit_t *lim, int *is_parked, int *go)
+{
+    struct timespec give_up = harness_deadline_ms(HARNESS_POLL_MS);
+
+    cl_unlock(lim);
+    STORE(is_parked, 1);
+    while (!LOAD(go)) {
+        if (harness_past(&give_up)) {
+            WORKER_CHECK(!"parked past HARNESS_POLL_MS");
+            break;
+        }
+        harness_yield();
+    }
+    cl_lock(lim);
+}
+
+static void hold_two_after_wake(caplimit_t *lim)
+{
+    if (pthread_equal(pthread_self(), two_h) && !LOAD(&two_h_parked)) {
+        park_with_lock_dropped(lim, &two_h_parked, &two_h_go);
+    } else if (pthread_equal(pthread_self(), two_w) && !LOAD(&two_w_parked)) {
+        park_with_lock_dropped(lim, &two_w_parked, &two_w_go);
+        while (harness_ms_since(&two_t0) <= two_bypass_ms + 20)
+            harness_yield();         /* with the lock: H grows old */
+    }
+}
+
+static int holds_thread(caplimit_t *lim, pthread_t t)
+{
+    struct caplimit_statistics st;
+    size_t i;
+    int found = 0;
+
+    ck_assert_int_eq(caplimit_statistics(lim, &st), 0);
+    for (i = 0; i < st.nborrowers; i++)
+        if (st.borrowers[i].kind == CAPLIMIT_BORROWER_THREAD
+            && pthread_equal(st.borrowers[i].thread, t))
+            found = 1;
+    caplimit_statistics_destroy(&st);
+    return found;
+}
+
+/* THROUGHPUT, total 0 -> 2 with two young waiters: both are woken for the
+ * free tokens, a newcomer takes one, and the second waiter looks at its
+ * state once the head is old: the token goes to the head (R17: an old
+ * head is never bypassed), and the second waiter keeps its place. */
+START_TEST(test_R17_woken_waiter_behind_old_head_hands_off)
+{
+    caplimit_t *lim = harness_make(0);
+    struct harness_waiter h, w;
+    int newcomer;
+
+    two_bypass_ms = harness_span_ms(300);
+    ck_assert_int_eq(caplimit_set_policy(lim, CAPLIMIT_POLICY_THROUGHPUT,
+                                         (unsigned long long)two_bypass_ms * 1000000ULL), 0);
+    harness_waiter_init(&h, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&h, 1);
+    clock_gettime(CLOCK_MONOTONIC, &two_t0);   /* H's age starts by now */
+    harness_waiter_init(&w, lim, HARNESS_PLAIN, NULL, HARNESS_HOLD);
+    harness_waiter_queue(&w, 2);
+    two_h = h.thread;
+    two_w = w.thread;
+    cl_after_wake = hold_two_after_wake;
+    ck_assert_int_eq(caplimit_set_total_tokens(lim, 2), 0);
+    POLL_UNTIL(LOAD(&two_h_parked) && LOAD(&two_w_parked));
+    /* a newcomer beside a young head (R17) */
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of_nowait(lim, &newcomer), 0);
+    ck_assert_int_lt(harness_ms_since(&two_t0), two_bypass_ms);
+    STORE(&two_w_go, 1);
+    POLL_UNTIL(caplimit_borrowed_tokens(lim) == 2);
+    ck_assert(holds_thread(lim, h.thread));
+    ck_assert(!holds_thread(lim, w.thread));
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 1);
+    STORE(&two_h_go, 1);
+    POLL_UNTIL(harness_waiter_rc(&h) == 0);
+    ck_assert_int_eq(harness_waiter_finish(&h), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &newcomer), 0);
+    POLL_UNTIL(harness_waiter_rc(&w) == 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
+    cl_after_wake = NULL;
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("R17 policy");
@@ -702,6 +803,7 @@ int main(void)
     tcase_add_test(tc, test_R17_young_head_bypassed_while_head_stalled);
     tcase_add_test(tc, test_R17_woken_waiter_keeps_its_place);
     tcase_add_test(tc, test_R17_newcomer_behind_old_woken_head);
+    tcase_add_test(tc, test_R17_woken_waiter_behind_old_head_hands_off);
     tcase_add_test(tc, test_R17_old_head_never_bypassed);
     tcase_add_test(tc, test_R17_head_ages_past_bypass);
     tcase_add_test(tc, test_R17_capacity_never_exceeded_under_load);

@@ -331,6 +331,39 @@ static void head_of_line_case(enum caplimit_policy policy)
     ck_assert_int_eq(caplimit_destroy(lim), 0);
 }
 
+/* R5 grants from the head while requests fit and stops at the first that
+ * does not: a small request behind it waits, though it would fit. */
+START_TEST(test_R23_R5_hand_off_stops_at_the_first_that_does_not_fit)
+{
+    caplimit_t *lim = harness_make(4);
+    struct harness_waiter a, b, c;
+
+    ck_assert_int_eq(caplimit_acquire_tokens(lim, &objs[0], 2), 0);
+    ck_assert_int_eq(caplimit_acquire_tokens(lim, &objs[1], 2), 0);
+    queue_tokens(&a, lim, HARNESS_OBJ, &objs[8], 1, 1, 1);
+    queue_tokens(&b, lim, HARNESS_OBJ, &objs[9], 3, 1, 2);
+    queue_tokens(&c, lim, HARNESS_OBJ, &objs[10], 1, 1, 3);
+    /* 2 free: a's 1 fits, b's 3 do not, and c stays behind b */
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[0]), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&a), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 3);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 2);
+    ck_assert_uint_eq(tokens_waiting(lim), 4);
+    ck_assert_int_eq(harness_waiter_rc(&b), HARNESS_RC_PENDING);
+    ck_assert_int_eq(harness_waiter_rc(&c), HARNESS_RC_PENDING);
+    ck_assert_int_eq(harness_waiter_finish(&a), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[1]), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
+    ck_assert_int_eq(harness_waiter_rc(&c), HARNESS_RC_PENDING);
+    ck_assert_int_eq(harness_waiter_finish(&b), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&c), 0);
+    ck_assert_int_eq(harness_waiter_finish(&c), 0);
+    harness_assert_counts(lim, 0, 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 START_TEST(test_R23_head_holds_back_smaller_fifo)
 {
     head_of_line_case(CAPLIMIT_POLICY_FIFO);
@@ -1704,6 +1737,7 @@ int main(void)
     tcase_add_test(tc, test_R23_one_token_functions_are_holds_of_one);
     tcase_add_test(tc, test_R23_R4_granted_at_once_only_if_all_n_fit);
     tcase_add_test(tc, test_R23_R4_nobody_jumps_a_queued_request);
+    tcase_add_test(tc, test_R23_R5_hand_off_stops_at_the_first_that_does_not_fit);
     tcase_add_test(tc, test_R23_head_holds_back_smaller_fifo);
     tcase_add_test(tc, test_R23_head_holds_back_smaller_throughput);
     tcase_add_test(tc, test_R23_large_head_never_starved_fifo);
