@@ -170,6 +170,9 @@ void cl_lane_open(caplimit_t *lim)
     size_t room = lim->ecap < half ? lim->ecap : half;
     size_t budget;
 
+#ifdef CL_NO_LANE
+    return;                          /* configure --disable-lane */
+#endif
     if (!lim->lane.wanted || lim->shared != NULL || s->nentries != 0 || s->closed
         || s->in_wait != 0 || s->ndrainers != 0 || s->total == 0 || lim->corrupt
         || (__atomic_load_n(&lim->lane.word, __ATOMIC_RELAXED) & LANE_OPEN))
