@@ -238,6 +238,7 @@ struct cl_shared;                    /* shared.c */
 #define CL_LANES 64
 
 struct cl_lane {
+    unsigned char apart[64];         /* the word off the cache line of *st's tail */
     uint64_t word;                   /* OPEN (bit 0) | tokens free to the lane << 1 */
     uint64_t slot[CL_LANES];         /* HELD (bit 0) | acquires so far << 1; its thread's */
     size_t budget;                   /* under the lock: tokens the lane opened with */

@@ -20,7 +20,9 @@
  * them.  Their slots say HELD, and only slots between a thread's two steps
  * say HELD besides (an acquire about to find the lane shut, a release
  * about to clear its slot); those last two instructions, so the fold reads
- * the slots until exactly that many say HELD.  Each such slot becomes a
+ * the slots until exactly that many say HELD (spinning, then yielding,
+ * then sleeping: under real-time priorities a preempted owner of lower
+ * priority runs only when the folder sleeps).  Each such slot becomes a
  * holder of the borrower set and its HELD is cleared, by the lock's holder:
  * the owner writes its slot only after a CAS succeeds, which cannot happen
  * while the lane is shut, and the lane opens again only once the set is
@@ -38,7 +40,9 @@
 #include "borrowers.h"
 #include "thread.h"
 
+#include <errno.h>
 #include <sched.h>
+#include <time.h>
 
 #define LANE_OPEN ((uint64_t)1)      /* in the word */
 #define LANE_HELD ((uint64_t)1)      /* in a slot */
@@ -121,8 +125,20 @@ static void read_slots(const struct cl_lane *l, unsigned n, size_t holds, uint64
         }
         if (held == holds)
             return;
-        if (++spins > 64)
+        if (++spins <= 64)
+            continue;
+        if (spins <= 128) {
             sched_yield();           /* an owner was preempted between its steps */
+        } else {
+            /* under real-time priorities a yield never lets a lower-priority
+             * owner run: sleep, and be no cancellation point (R7) */
+            struct timespec pause = { 0, 20000 };
+            int state, saved = errno;
+            pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+            nanosleep(&pause, NULL);
+            pthread_setcancelstate(state, NULL);
+            errno = saved;
+        }
     }
 }
 

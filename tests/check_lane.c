@@ -9,12 +9,17 @@
  * exit gives back a lane hold).  White-box: lane_is_open() reads the
  * lane's word, to show that the call under test did go through the lane.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1                /* CPU_SET, pthread_setaffinity_np */
+#endif
 #include "harness.h"
 #include "../lib/internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -569,6 +574,106 @@ START_TEST(test_R16_lane_against_the_lock)
 }
 END_TEST
 
+/* ---- R16: a fold under real-time priorities --------------------------- */
+
+/* A lane user of low SCHED_FIFO priority and a folder of higher priority
+ * on one CPU: the folder preempts the user between its two steps and must
+ * let it run again (a fold that only yields spins for ever there).  The
+ * test thread, on another CPU, watches that folds keep ending. */
+struct rt {
+    caplimit_t *lim;
+    int stop, in_fold, bad;
+    unsigned long long folds;
+};
+
+static int pin(int cpu, int policy, int prio)
+{
+    struct sched_param p;
+    cpu_set_t set;
+
+    memset(&p, 0, sizeof p);
+    p.sched_priority = prio;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0
+        && pthread_setschedparam(pthread_self(), policy, &p) == 0;
+}
+
+static void *rt_lane_user(void *arg)
+{
+    struct rt *r = arg;
+
+    if (!pin(0, SCHED_FIFO, 1))
+        STORE(&r->bad, 1);
+    while (!LOAD(&r->stop))
+        if (caplimit_acquire(r->lim) != 0 || caplimit_release(r->lim) != 0)
+            STORE(&r->bad, 2);
+    return NULL;
+}
+
+static void *rt_folder(void *arg)
+{
+    struct rt *r = arg;
+    struct timespec pause = { 0, 20000 };
+    struct caplimit_counters c;
+
+    if (!pin(0, SCHED_FIFO, 2))
+        STORE(&r->bad, 1);
+    while (!LOAD(&r->stop)) {
+        nanosleep(&pause, NULL);
+        STORE(&r->in_fold, 1);
+        if (caplimit_counters(r->lim, &c) != 0)
+            STORE(&r->bad, 2);
+        STORE(&r->in_fold, 0);
+        __atomic_add_fetch(&r->folds, 1, __ATOMIC_SEQ_CST);
+    }
+    return NULL;
+}
+
+START_TEST(test_R16_fold_lets_a_preempted_lane_user_run)
+{
+    struct rt r = { 0 };
+    struct sched_param normal;
+    struct timespec t0;
+    pthread_t user, folder;
+    unsigned long long last = 0, now;
+    long still_since = -1;
+    int stuck = 0;
+
+    if (getenv("HARNESS_SLOW") != NULL || sysconf(_SC_NPROCESSORS_ONLN) < 2
+        || !pin(1, SCHED_OTHER, 0)) {
+        puts("test_R16_fold_lets_a_preempted_lane_user_run: needs 2 CPUs, not under valgrind");
+        return;
+    }
+    r.lim = harness_make(4);
+    harness_spawn(&user, rt_lane_user, &r);
+    harness_spawn(&folder, rt_folder, &r);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (harness_ms_since(&t0) < 1000 && !stuck && LOAD(&r.bad) == 0) {
+        harness_yield();
+        now = __atomic_load_n(&r.folds, __ATOMIC_SEQ_CST);
+        if (now != last || !LOAD(&r.in_fold))
+            still_since = harness_ms_since(&t0);
+        else if (still_since >= 0 && harness_ms_since(&t0) - still_since > 200)
+            stuck = 1;
+        last = now;
+    }
+    memset(&normal, 0, sizeof normal);
+    pthread_setschedparam(folder, SCHED_OTHER, &normal);
+    pthread_setschedparam(user, SCHED_OTHER, &normal);
+    STORE(&r.stop, 1);
+    harness_join(folder);
+    harness_join(user);
+    if (LOAD(&r.bad) == 1) {
+        puts("test_R16_fold_lets_a_preempted_lane_user_run: no SCHED_FIFO here");
+    } else {
+        ck_assert_int_eq(LOAD(&r.bad), 0);
+        ck_assert_msg(!stuck, "a fold spun for 200 ms beside a preempted lane user");
+    }
+    ck_assert_int_eq(caplimit_destroy(r.lim), 0);
+}
+END_TEST
+
 int main(void)
 {
 #ifdef CL_NO_LANE
@@ -591,6 +696,7 @@ int main(void)
     tcase_add_test(tc, test_R22_exit_gives_back_a_lane_hold);
     tcase_add_test(tc, test_R16_more_threads_than_lane_slots);
     tcase_add_test(tc, test_R16_lane_against_the_lock);
+    tcase_add_test(tc, test_R16_fold_lets_a_preempted_lane_user_run);
     suite_add_tcase(s, tc);
     return harness_run(s);
 #endif
