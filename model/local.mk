@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-# The Promela models: the lock and queue protocol (model/caplimit.pml) and
-# a shared limiter's repair after a process dies holding the lock
-# (model/shared.pml, R26).
+# The Promela models: the lock and queue protocol (model/caplimit.pml), a
+# shared limiter's repair after a process dies holding the lock
+# (model/shared.pml, R26), and the fast lane against the locked path
+# (model/lane.pml).
 #   make check-model       exhaustive check of every configuration below;
 #                          fails on any assertion violation or invalid end
 #                          state (the trail is replayed into model-check/);
@@ -10,7 +11,7 @@
 #                          unless spin finds a counterexample for every one
 # MODEL_FLAGS adds -D options to every run (e.g. -DNCTL=3).
 # The -DNMAX configurations are R23's weighted requests (FIFO policy).
-EXTRA_DIST += model/caplimit.pml model/shared.pml
+EXTRA_DIST += model/caplimit.pml model/shared.pml model/lane.pml
 
 MODEL_FLAGS =
 MODEL_PAN_CFLAGS = -O2 -w -DSAFETY -DNOCLAIM
@@ -62,6 +63,29 @@ SHARED_BUGS = \
 	-DBUG=6 \
 	-DBUG=7
 
+# model/lane.pml: its larger searches (up to ten million states) are
+# stored collapsed, which halves the memory for a little time.
+LANE_PAN_CFLAGS = -O2 -w -DSAFETY -DNOCLAIM -DCOLLAPSE
+LANE_CONFIGS = \
+	-DNT=2 \
+	-DNT=2,-DCAS_LOOP \
+	-DNT=2,-DROOM=1 \
+	-DNT=2,-DTMAX=3,-DROOM=3,-DNCTL=1 \
+	-DNT=2,-DROUNDS=2,-DNO_EXTRA,-DNCTL=1 \
+	-DNT=3,-DNOWAIT_ONLY,-DNO_EXTRA,-DNO_SKIP,-DNCTL=1 \
+	-DNT=3,-DNOWAIT_ONLY,-DNO_EXTRA,-DNO_SKIP,-DNCTL=1,-DROOM=1,-DTMAX=3 \
+	-DNT=3,-DNO_EXTRA,-DNO_SKIP,-DNCTL=0
+LANE_BUGS = \
+	-DBUG=1,-DNT=2 \
+	-DBUG=2,-DNT=2 \
+	-DBUG=3,-DNT=2 \
+	-DBUG=4,-DNT=2 \
+	-DBUG=5,-DNT=2 \
+	-DBUG=6,-DNT=2 \
+	-DBUG=7,-DNT=2 \
+	-DBUG=8,-DNT=2 \
+	-DBUG=9,-DNT=2
+
 # The shell sets want ("pass" or "fail": what each run must give), pml
 # (the model's file), cflags (pan's) and configs before it expands this.
 model_run = \
@@ -103,12 +127,16 @@ check-model:
 	@(want=pass; pml=caplimit.pml; cflags='$(MODEL_PAN_CFLAGS)'; \
 	  configs='$(MODEL_CONFIGS)'; $(model_run)) && \
 	(want=pass; pml=shared.pml; cflags='$(SHARED_PAN_CFLAGS)'; \
-	  configs='$(SHARED_CONFIGS)'; $(model_run))
+	  configs='$(SHARED_CONFIGS)'; $(model_run)) && \
+	(want=pass; pml=lane.pml; cflags='$(LANE_PAN_CFLAGS)'; \
+	  configs='$(LANE_CONFIGS)'; $(model_run))
 
 check-model-bugs:
 	@(want=fail; pml=caplimit.pml; cflags='$(MODEL_PAN_CFLAGS)'; \
 	  configs='$(MODEL_BUGS)'; $(model_run)) && \
 	(want=fail; pml=shared.pml; cflags='$(SHARED_PAN_CFLAGS)'; \
-	  configs='$(SHARED_BUGS)'; $(model_run))
+	  configs='$(SHARED_BUGS)'; $(model_run)) && \
+	(want=fail; pml=lane.pml; cflags='$(LANE_PAN_CFLAGS)'; \
+	  configs='$(LANE_BUGS)'; $(model_run))
 
 .PHONY: check-model check-model-bugs
