@@ -351,12 +351,18 @@ START_TEST(test_R23_R5_hand_off_stops_at_the_first_that_does_not_fit)
     ck_assert_uint_eq(tokens_waiting(lim), 4);
     ck_assert_int_eq(harness_waiter_rc(&b), HARNESS_RC_PENDING);
     ck_assert_int_eq(harness_waiter_rc(&c), HARNESS_RC_PENDING);
+    /* a's token back: 2 free, still not b's 3, and c stays behind b */
     ck_assert_int_eq(harness_waiter_finish(&a), 0);
-    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[1]), 0);
-    ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 2);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 2);
     ck_assert_int_eq(harness_waiter_rc(&c), HARNESS_RC_PENDING);
-    ck_assert_int_eq(harness_waiter_finish(&b), 0);
+    /* 4 free: b's 3, then c's 1, in one hand-off */
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &objs[1]), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 4);
+    ck_assert_uint_eq(caplimit_threads_waiting(lim), 0);
+    ck_assert_int_eq(harness_waiter_wait_rc(&b), 0);
     ck_assert_int_eq(harness_waiter_wait_rc(&c), 0);
+    ck_assert_int_eq(harness_waiter_finish(&b), 0);
     ck_assert_int_eq(harness_waiter_finish(&c), 0);
     harness_assert_counts(lim, 0, 0);
     harness_assert_no_worker_failures();
