@@ -237,21 +237,6 @@ START_TEST(test_R10_R12_lane_holds_in_a_snapshot)
 }
 END_TEST
 
-START_TEST(test_R12_destroy_sees_a_lane_hold)
-{
-    caplimit_t *lim = harness_make(2);
-    struct holder h[1] = { { 0 } };
-
-    start_holders(lim, h, 1);
-    ck_assert(lane_is_open(lim));
-    ck_assert_int_eq(caplimit_destroy(lim), EBUSY);
-    ck_assert_int_eq(caplimit_borrowed_tokens(lim), 1);
-    finish_holders(h, 1);
-    harness_assert_no_worker_failures();
-    ck_assert_int_eq(caplimit_destroy(lim), 0);
-}
-END_TEST
-
 START_TEST(test_R8_fall_below_lane_holds)
 {
     caplimit_t *lim = harness_make(3);
@@ -687,7 +672,6 @@ int main(void)
     tcase_add_test(tc, test_R3_R9_R20_lane_hold);
     tcase_add_test(tc, test_R21_reentry_over_a_lane_hold);
     tcase_add_test(tc, test_R10_R12_lane_holds_in_a_snapshot);
-    tcase_add_test(tc, test_R12_destroy_sees_a_lane_hold);
     tcase_add_test(tc, test_R8_fall_below_lane_holds);
     tcase_add_test(tc, test_R4_R5_a_waiter_shuts_the_lane);
     tcase_add_test(tc, test_R18_close_shuts_the_lane);
