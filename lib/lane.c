@@ -205,6 +205,9 @@ unsigned cl_lane_join(pthread_t self, pid_t tid)
     uint64_t taken = __atomic_load_n(&lanes_taken, __ATOMIC_RELAXED);
     unsigned i, high;
 
+#ifdef CL_NO_LANE
+    return 0;                        /* configure --disable-lane */
+#endif
     do {
         if (taken == UINT64_MAX)
             return 0;                /* every slot taken: this thread takes the lock */
