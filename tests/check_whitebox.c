@@ -212,12 +212,52 @@ START_TEST(test_R27_scribbled_flags_answer_values_in_range)
 }
 END_TEST
 
+/* R6: a waiter granted its token returns 0 even when its deadline has also
+ * passed.  The test holds the lock across the waiter's deadline, so that
+ * its timed wait most likely ends by the clock and then waits for the
+ * lock; under the lock a rise of the total grants it.  When the wait has
+ * ended by the clock it must still see the grant (if the machine was too
+ * slow for that, the grant's signal ends the wait and the test checks
+ * less, never wrongly). */
+START_TEST(test_R6_grant_beats_a_deadline_that_passed_with_it)
+{
+    caplimit_t *lim = harness_make(1);
+    struct harness_waiter w;
+    struct caplimit_counters c;
+    struct timespec t0;
+    int holder;
+
+    ck_assert_int_eq(caplimit_acquire_on_behalf_of(lim, &holder), 0);
+    harness_waiter_init(&w, lim, HARNESS_OBJ_UNTIL, &w, HARNESS_HOLD);
+    w.clock = CLOCK_MONOTONIC;
+    w.abstime = harness_deadline_ms(harness_span_ms(100));
+    harness_waiter_queue(&w, 1);
+    cl_lock(lim);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!harness_past(&w.abstime) || harness_ms_since(&t0) < harness_span_ms(200))
+        harness_yield();             /* the deadline passes with the lock held */
+    cl_set_total(lim, 2);            /* R8: grants the waiter (R5) */
+    cl_unlock(lim);
+    ck_assert_int_eq(harness_waiter_wait_rc(&w), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 2);
+    c = harness_counters(lim);
+    ck_assert_uint_eq(c.granted_after_wait, 1);
+    ck_assert_uint_eq(c.timed_out, 0);
+    ck_assert_int_eq(harness_waiter_finish(&w), 0);
+    ck_assert_int_eq(caplimit_release_on_behalf_of(lim, &holder), 0);
+    ck_assert_uint_eq(caplimit_borrowed_tokens(lim), 0);
+    harness_assert_no_worker_failures();
+    ck_assert_int_eq(caplimit_destroy(lim), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("whitebox");
     TCase *tc = harness_tcase_create("whitebox");
 
     tcase_add_test(tc, test_R17_bypass_zero_picks_one_millisecond);
+    tcase_add_test(tc, test_R6_grant_beats_a_deadline_that_passed_with_it);
     tcase_add_test(tc, test_borrower_lookup_does_not_grow_with_the_set);
     /* shared limiters: futex wakes and robust mutexes, which helgrind and
      * DRD cannot follow (tests/valgrind/run.sh sets HARNESS_NO_SHARED) */
