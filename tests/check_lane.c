@@ -605,6 +605,8 @@ static void *rt_folder(void *arg)
     if (!pin(0, SCHED_FIFO, 2))
         STORE(&r->bad, 1);
     while (!LOAD(&r->stop)) {
+        /* the workload, not a synchronisation: each wake-up preempts the
+         * lane user wherever it is, now and then between its two steps */
         nanosleep(&pause, NULL);
         STORE(&r->in_fold, 1);
         if (caplimit_counters(r->lim, &c) != 0)
