@@ -51,6 +51,8 @@ static int bad_count(size_t n)
     return n == 0 || n == CAPLIMIT_INFINITE;
 }
 
+/* The two one-token thread calls try the lane before they name the thread:
+ * the uncontended pair then costs no pthread_self (figure 1). */
 int caplimit_acquire(caplimit_t *lim)
 {
     if (lim == NULL)
